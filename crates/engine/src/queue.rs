@@ -1,0 +1,881 @@
+//! The task pool: stores jobs, runs them per provider with bounded
+//! concurrency, retries transient failures, enforces time limits, cancels and
+//! resumes.
+//!
+//! ```text
+//! queued ──► running ──► succeeded
+//!   ▲          │ ├─────► failed     (permanent error, or attempts used up)
+//!   │          │ ├─────► timed_out  (hard time limit)
+//!   │          │ └─────► cancelled
+//!   └─ retrying ◄┘       (transient error; back to queued after the backoff)
+//! ```
+//!
+//! Every transition is committed to the store before the pool acts on it. A
+//! process owns the jobs it enqueued; when it dies, `resume_orphans` in any
+//! other process takes them over (see `runner`).
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use tokio::sync::{Notify, broadcast, mpsc};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+
+use crate::event::JobEvent;
+use crate::job::{ErrorKind, JobDefaults, JobId, JobRequest, JobState, RequestError, Stage};
+use crate::limiter::{Limiter, Permit};
+use crate::output;
+use crate::provider::{AttemptContext, ErrorClass, GenerateError, Generator, Reporter};
+use crate::retry::RetryPolicy;
+use crate::runner::{self, RunnerLock};
+use crate::store::{AttemptFailure, JobRecord, NewJob, Store, StoreError, now_ms};
+
+/// How often the pool looks for cancel requests from other processes.
+const CANCEL_POLL: Duration = Duration::from_millis(400);
+/// How often progress is written to the store (events go out on every
+/// update).
+const PROGRESS_STORE_INTERVAL: Duration = Duration::from_millis(500);
+/// How long a generator may take to wind down after a cancel.
+const STOP_GRACE: Duration = Duration::from_secs(5);
+/// Capacity of the event channel; slow subscribers miss progress events
+/// beyond this, never the store's state.
+const EVENT_CAPACITY: usize = 4096;
+
+/// Engine settings.
+#[derive(Clone, Debug)]
+pub struct EngineConfig {
+    /// Folder holding the database, runner locks and temporary files.
+    pub data_dir: PathBuf,
+    /// Attempt budget and backoff.
+    pub retry: RetryPolicy,
+    /// Per attempt: after this the provider is asked to stop.
+    pub soft_limit: Duration,
+    /// Per attempt: after this the attempt ends as timed out.
+    pub hard_limit: Duration,
+    /// Defaults for fields a request leaves out.
+    pub defaults: JobDefaults,
+}
+
+impl EngineConfig {
+    /// Default settings with the given data folder.
+    pub fn new(data_dir: PathBuf) -> Self {
+        Self {
+            data_dir,
+            retry: RetryPolicy::default(),
+            soft_limit: Duration::from_secs(10 * 60),
+            hard_limit: Duration::from_secs(15 * 60),
+            defaults: JobDefaults::default(),
+        }
+    }
+}
+
+/// Destination of a job's clip.
+#[derive(Clone, Debug)]
+pub enum OutputTarget {
+    /// Into this folder, under a unique name built from the transition name.
+    Dir(PathBuf),
+    /// At exactly this path (replaced if it exists).
+    File(PathBuf),
+}
+
+/// A failed enqueue.
+#[derive(Debug, thiserror::Error)]
+pub enum EnqueueError {
+    /// A request is invalid.
+    #[error("request {index}: {source}", index = index + 1)]
+    Request {
+        /// 0-based position in the batch.
+        index: usize,
+        /// Cause.
+        #[source]
+        source: RequestError,
+    },
+    /// The provider rejected the settings.
+    #[error("request {index}: {source}", index = index + 1)]
+    Rejected {
+        /// 0-based position in the batch.
+        index: usize,
+        /// Cause.
+        #[source]
+        source: GenerateError,
+    },
+    /// No generator is registered under the provider name.
+    #[error("unknown provider {0:?}; available: {1}")]
+    UnknownProvider(String, String),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// The result of [`Engine::cancel`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CancelOutcome {
+    /// The job is cancelled.
+    Cancelled,
+    /// The job runs in another process, which was asked to cancel it.
+    Requested,
+    /// The job had already ended in this state.
+    AlreadyFinished(JobState),
+}
+
+struct ProviderSlot {
+    generator: Arc<dyn Generator>,
+    limiter: Arc<Limiter>,
+    ready: Mutex<BTreeMap<i64, JobId>>,
+    wake: Notify,
+}
+
+struct Inner {
+    config: EngineConfig,
+    store: Store,
+    runner: RunnerLock,
+    events: broadcast::Sender<JobEvent>,
+    providers: RwLock<HashMap<String, Arc<ProviderSlot>>>,
+    /// Cancel tokens of jobs this process owns and has not finished.
+    tokens: Mutex<HashMap<JobId, CancellationToken>>,
+    /// Jobs this process owns that have not reached a terminal state.
+    pending: Mutex<HashSet<JobId>>,
+    idle: Notify,
+    shutdown: CancellationToken,
+}
+
+/// The engine: one per process. Cheap to clone.
+#[derive(Clone)]
+pub struct Engine {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine").field("runner_id", &self.inner.runner.id()).finish()
+    }
+}
+
+impl Engine {
+    /// Opens the store in `config.data_dir` and starts the engine. Must be
+    /// called inside a tokio runtime.
+    pub async fn open(config: EngineConfig) -> Result<Self, StoreError> {
+        let store = Store::open(&config.data_dir.join("segue.db")).await?;
+        let runner = RunnerLock::acquire(&config.data_dir).map_err(|err| StoreError::Open {
+            path: config.data_dir.join("runners"),
+            source: sqlx::Error::Io(err),
+        })?;
+        std::fs::create_dir_all(config.data_dir.join("tmp")).map_err(|err| StoreError::Open {
+            path: config.data_dir.join("tmp"),
+            source: sqlx::Error::Io(err),
+        })?;
+        let (events, _) = broadcast::channel(EVENT_CAPACITY);
+        tracing::info!(runner_id = runner.id(), database = %store.path().display(), "engine started");
+        let inner = Arc::new(Inner {
+            config,
+            store,
+            runner,
+            events,
+            providers: RwLock::new(HashMap::new()),
+            tokens: Mutex::new(HashMap::new()),
+            pending: Mutex::new(HashSet::new()),
+            idle: Notify::new(),
+            shutdown: CancellationToken::new(),
+        });
+        tokio::spawn(poll_cancel_requests(Arc::clone(&inner)));
+        Ok(Self { inner })
+    }
+
+    /// Adds a generator and starts its dispatcher with its default
+    /// concurrency.
+    pub fn register(&self, generator: Arc<dyn Generator>) {
+        let name = generator.provider().to_string();
+        let limit = generator.default_concurrency().clamp(1, generator.max_concurrency().max(1));
+        let slot = Arc::new(ProviderSlot {
+            generator,
+            limiter: Limiter::new(limit),
+            ready: Mutex::new(BTreeMap::new()),
+            wake: Notify::new(),
+        });
+        tracing::debug!(provider = %name, concurrency = limit, "provider registered");
+        self.inner
+            .providers
+            .write()
+            .expect("providers lock poisoned")
+            .insert(name, Arc::clone(&slot));
+        tokio::spawn(dispatch(Arc::clone(&self.inner), slot));
+    }
+
+    /// Changes how many jobs of `provider` run at once, clamped to
+    /// 1..=the generator's maximum. Returns the limit applied, or `None` for
+    /// an unknown provider.
+    pub fn set_concurrency(&self, provider: &str, limit: usize) -> Option<usize> {
+        let slot = self.inner.slot(provider)?;
+        let applied = limit.clamp(1, slot.generator.max_concurrency().max(1));
+        if applied != limit {
+            tracing::warn!(provider, requested = limit, applied, "concurrency clamped");
+        }
+        slot.limiter.set_limit(applied);
+        Some(applied)
+    }
+
+    /// Returns the concurrency limit of `provider`.
+    pub fn concurrency(&self, provider: &str) -> Option<usize> {
+        self.inner.slot(provider).map(|slot| slot.limiter.limit())
+    }
+
+    /// Subscribes to job events.
+    pub fn subscribe(&self) -> broadcast::Receiver<JobEvent> {
+        self.inner.events.subscribe()
+    }
+
+    /// Returns the history store.
+    pub fn store(&self) -> &Store {
+        &self.inner.store
+    }
+
+    /// This process's runner id.
+    pub fn runner_id(&self) -> &str {
+        self.inner.runner.id()
+    }
+
+    /// Returns the engine settings.
+    pub fn config(&self) -> &EngineConfig {
+        &self.inner.config
+    }
+
+    /// Validates and stores `requests` as queued jobs (all or none) and
+    /// schedules them. Returns the job ids in request order.
+    pub async fn enqueue(
+        &self,
+        requests: Vec<(JobRequest, OutputTarget)>,
+    ) -> Result<Vec<JobId>, EnqueueError> {
+        let config = &self.inner.config;
+        let mut jobs = Vec::with_capacity(requests.len());
+        let mut reserved: HashSet<PathBuf> = HashSet::new();
+        for (index, (request, target)) in requests.into_iter().enumerate() {
+            let spec = request
+                .validate(&config.defaults)
+                .map_err(|source| EnqueueError::Request { index, source })?;
+            let slot = self.inner.slot(&spec.provider).ok_or_else(|| {
+                EnqueueError::UnknownProvider(spec.provider.clone(), self.inner.provider_names())
+            })?;
+            slot.generator
+                .check(&spec)
+                .map_err(|source| EnqueueError::Rejected { index, source })?;
+            let output_path = self.reserve_output(&spec.name, target, &reserved).await?;
+            reserved.insert(output_path.clone());
+            jobs.push(NewJob {
+                id: JobId::new(),
+                spec,
+                output_path,
+                max_attempts: config.retry.max_attempts.max(1),
+                soft_limit: config.soft_limit,
+                hard_limit: config.hard_limit,
+                runner_id: self.runner_id().to_string(),
+            });
+        }
+        self.inner.store.insert_jobs(&jobs).await?;
+        let mut ids = Vec::with_capacity(jobs.len());
+        for job in &jobs {
+            let record = self.inner.store.job(job.id).await?;
+            self.inner.emit(JobEvent::Queued {
+                job_id: job.id,
+                name: job.spec.name.clone(),
+                provider: job.spec.provider.clone(),
+            });
+            self.inner.schedule(&record);
+            ids.push(job.id);
+        }
+        Ok(ids)
+    }
+
+    async fn reserve_output(
+        &self,
+        name: &str,
+        target: OutputTarget,
+        reserved: &HashSet<PathBuf>,
+    ) -> Result<PathBuf, StoreError> {
+        match target {
+            OutputTarget::File(path) => Ok(std::path::absolute(&path).unwrap_or(path)),
+            OutputTarget::Dir(dir) => {
+                let dir = std::path::absolute(&dir).unwrap_or(dir);
+                let stem = output::file_stem(name);
+                // Names reserved by unfinished jobs in the store are skipped
+                // too, so two queued jobs never share an output path.
+                let mut skipped: HashSet<PathBuf> = HashSet::new();
+                loop {
+                    let candidate = output::unique_path(&dir, &stem, |p| {
+                        reserved.contains(p) || skipped.contains(p)
+                    });
+                    if !self.inner.store.output_path_taken(&candidate).await? {
+                        return Ok(candidate);
+                    }
+                    skipped.insert(candidate);
+                }
+            }
+        }
+    }
+
+    /// Cancels a job by id. A queued or retrying job is cancelled at once; a
+    /// running one is stopped (in this process) or flagged for the process
+    /// that runs it.
+    pub async fn cancel(&self, id: JobId) -> Result<CancelOutcome, StoreError> {
+        let record = self.inner.store.job(id).await?;
+        if record.state.is_terminal() {
+            return Ok(CancelOutcome::AlreadyFinished(record.state));
+        }
+        if self.inner.store.cancel_waiting(id).await? {
+            self.inner.forget_waiting(id, &record.provider);
+            self.inner.emit(JobEvent::Cancelled { job_id: id });
+            self.inner.mark_done(id);
+            return Ok(CancelOutcome::Cancelled);
+        }
+        let token = self.inner.tokens.lock().expect("tokens lock poisoned").get(&id).cloned();
+        if let Some(token) = token {
+            token.cancel();
+            return Ok(CancelOutcome::Cancelled);
+        }
+        self.inner.store.request_cancel(id).await?;
+        Ok(CancelOutcome::Requested)
+    }
+
+    /// Queues a finished job again in this process with a fresh attempt
+    /// budget. Returns false when the job has not finished.
+    pub async fn retry(&self, id: JobId) -> Result<bool, StoreError> {
+        let budget = self.inner.config.retry.max_attempts.max(1);
+        if !self.inner.store.reset_for_retry(id, self.runner_id(), budget).await? {
+            return Ok(false);
+        }
+        let record = self.inner.store.job(id).await?;
+        self.inner.emit(JobEvent::Queued {
+            job_id: id,
+            name: record.spec.name.clone(),
+            provider: record.provider.clone(),
+        });
+        self.inner.schedule(&record);
+        Ok(true)
+    }
+
+    /// Takes over the unfinished jobs of processes that are no longer
+    /// running (a crash, `kill -9`, a power cut) and schedules them here.
+    /// Returns the ids taken over.
+    pub async fn resume_orphans(&self) -> Result<Vec<JobId>, StoreError> {
+        let me = self.runner_id().to_string();
+        let mut adopted = Vec::new();
+        for other in self.inner.store.other_runners(&me).await? {
+            if runner::is_alive(&self.inner.config.data_dir, &other) {
+                continue;
+            }
+            let ids = self.inner.store.adopt(&other, &me).await?;
+            tracing::info!(dead_runner = %other, jobs = ids.len(), "resuming jobs of a stopped process");
+            adopted.extend(ids);
+        }
+        for &id in &adopted {
+            let record = self.inner.store.job(id).await?;
+            remove_stale_temps(&self.inner.config.data_dir, id);
+            if record.cancel_requested && self.inner.store.cancel_waiting(id).await? {
+                self.inner.emit(JobEvent::Cancelled { job_id: id });
+                continue;
+            }
+            self.inner.schedule(&record);
+        }
+        Ok(adopted)
+    }
+
+    /// Waits until every job this process owns has reached a terminal state.
+    pub async fn wait_idle(&self) {
+        loop {
+            let idle = self.inner.idle.notified();
+            if self.inner.pending.lock().expect("pending lock poisoned").is_empty() {
+                return;
+            }
+            idle.await;
+        }
+    }
+
+    /// Number of jobs this process owns that have not finished.
+    pub fn pending_count(&self) -> usize {
+        self.inner.pending.lock().expect("pending lock poisoned").len()
+    }
+
+    /// Stops dispatching new attempts. Running attempts continue until the
+    /// process exits; their jobs are resumed by the next `resume_orphans`.
+    pub fn shutdown(&self) {
+        self.inner.shutdown.cancel();
+    }
+}
+
+impl Inner {
+    fn slot(&self, provider: &str) -> Option<Arc<ProviderSlot>> {
+        self.providers.read().expect("providers lock poisoned").get(provider).cloned()
+    }
+
+    fn provider_names(&self) -> String {
+        let providers = self.providers.read().expect("providers lock poisoned");
+        let mut names: Vec<_> = providers.keys().cloned().collect();
+        names.sort();
+        names.join(", ")
+    }
+
+    fn emit(&self, event: JobEvent) {
+        let _ = self.events.send(event);
+    }
+
+    /// Puts an owned, unfinished job where it belongs: in its provider's
+    /// ready queue, or waiting out its backoff.
+    fn schedule(self: &Arc<Self>, record: &JobRecord) {
+        let Some(slot) = self.slot(&record.provider) else {
+            tracing::error!(job_id = %record.id, provider = %record.provider, "no generator for this provider; the job stays queued");
+            return;
+        };
+        self.pending.lock().expect("pending lock poisoned").insert(record.id);
+        self.tokens.lock().expect("tokens lock poisoned").entry(record.id).or_default();
+        match record.state {
+            JobState::Retrying => {
+                let wait = record.next_attempt_at.map(|at| at - now_ms()).unwrap_or(0).max(0);
+                tokio::spawn(backoff_then_requeue(
+                    Arc::clone(self),
+                    slot,
+                    record.id,
+                    record.seq,
+                    Duration::from_millis(wait as u64),
+                ));
+            }
+            _ => {
+                slot.ready.lock().expect("ready lock poisoned").insert(record.seq, record.id);
+                slot.wake.notify_one();
+            }
+        }
+    }
+
+    fn forget_waiting(&self, id: JobId, provider: &str) {
+        if let Some(slot) = self.slot(provider) {
+            slot.ready.lock().expect("ready lock poisoned").retain(|_, job| *job != id);
+        }
+        if let Some(token) = self.tokens.lock().expect("tokens lock poisoned").get(&id) {
+            token.cancel();
+        }
+    }
+
+    fn mark_done(&self, id: JobId) {
+        self.tokens.lock().expect("tokens lock poisoned").remove(&id);
+        let mut pending = self.pending.lock().expect("pending lock poisoned");
+        pending.remove(&id);
+        if pending.is_empty() {
+            self.idle.notify_waiters();
+        }
+    }
+
+    fn token(&self, id: JobId) -> CancellationToken {
+        self.tokens.lock().expect("tokens lock poisoned").entry(id).or_default().clone()
+    }
+}
+
+/// Starts the oldest ready job of one provider whenever a slot is free.
+async fn dispatch(inner: Arc<Inner>, slot: Arc<ProviderSlot>) {
+    loop {
+        let permit = tokio::select! {
+            permit = slot.limiter.acquire() => permit,
+            _ = inner.shutdown.cancelled() => return,
+        };
+        let next = loop {
+            let wake = slot.wake.notified();
+            if let Some((seq, id)) = slot.ready.lock().expect("ready lock poisoned").pop_first() {
+                break (seq, id);
+            }
+            tokio::select! {
+                _ = wake => {}
+                _ = inner.shutdown.cancelled() => return,
+            }
+        };
+        let (seq, id) = next;
+        let ready_left = slot.ready.lock().expect("ready lock poisoned").len();
+        let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+        let parallelism = (cores / (slot.limiter.in_use() + ready_left).max(1)).max(1);
+        start_and_spawn(&inner, &slot, id, seq, permit, parallelism).await;
+    }
+}
+
+/// Way an attempt's future ended.
+enum Ending {
+    Finished(Result<crate::provider::Generated, GenerateError>),
+    HardLimit,
+    Cancelled,
+}
+
+/// Claims a dispatched job in the store and runs its attempt in a task of
+/// its own. The claim happens here, in dispatch order, so jobs start (and
+/// their `started` events go out) in FIFO order.
+async fn start_and_spawn(
+    inner: &Arc<Inner>,
+    slot: &Arc<ProviderSlot>,
+    id: JobId,
+    seq: i64,
+    permit: Permit,
+    parallelism: usize,
+) {
+    let runner_id = inner.runner.id().to_string();
+    let attempt = match inner.store.start_attempt(id, &runner_id).await {
+        Ok(Some(attempt)) => attempt,
+        Ok(None) => {
+            // Cancelled or taken elsewhere between dispatch and start.
+            finish_if_terminal(inner, id).await;
+            return;
+        }
+        Err(err) => {
+            tracing::error!(job_id = %id, error = %err, "cannot start attempt; the job stays queued");
+            return;
+        }
+    };
+    let record = match inner.store.job(id).await {
+        Ok(record) => record,
+        Err(err) => {
+            tracing::error!(job_id = %id, error = %err, "cannot load the started job");
+            return;
+        }
+    };
+    inner.emit(JobEvent::Started { job_id: id, attempt, max_attempts: record.max_attempts });
+    let span = tracing::info_span!("job", job_id = %id, attempt);
+    let (inner, slot) = (Arc::clone(inner), Arc::clone(slot));
+    tokio::spawn(
+        async move { attempt_body(&inner, &slot, record, attempt, seq, permit, parallelism).await }
+            .instrument(span),
+    );
+}
+
+async fn attempt_body(
+    inner: &Arc<Inner>,
+    slot: &Arc<ProviderSlot>,
+    record: JobRecord,
+    attempt: u32,
+    seq: i64,
+    permit: Permit,
+    parallelism: usize,
+) {
+    let id = record.id;
+    tracing::info!(provider = %record.provider, name = %record.spec.name, "attempt started");
+    let temp = output::temp_path(&inner.config.data_dir, id, attempt);
+    let (progress_tx, progress_rx) = mpsc::unbounded_channel();
+    let ctx = AttemptContext {
+        job_id: id,
+        attempt,
+        spec: record.spec.clone(),
+        output: temp.clone(),
+        stop: CancellationToken::new(),
+        reporter: Reporter::new(id, attempt, inner.store.clone(), progress_tx),
+        parallelism,
+        resume_request_id: record.provider_request_id.clone(),
+    };
+    let cancel = inner.token(id);
+    let limits =
+        (Duration::from_millis(record.soft_limit_ms), Duration::from_millis(record.hard_limit_ms));
+    let (ending, soft_fired) =
+        supervise(inner, slot.generator.as_ref(), &ctx, &cancel, limits, progress_rx).await;
+    let outcome = match ending {
+        Ending::Finished(Ok(_)) => finish_success(inner, &record, attempt, &temp).await,
+        Ending::Finished(Err(err)) if soft_fired && err.class == ErrorClass::Stopped => {
+            Outcome::TimedOut(format!(
+                "stopped after the soft time limit of {} s",
+                record.soft_limit_ms / 1000
+            ))
+        }
+        Ending::Finished(Err(err)) if err.class == ErrorClass::Stopped => Outcome::Cancelled,
+        Ending::Finished(Err(err)) => Outcome::Error(err),
+        Ending::HardLimit => Outcome::TimedOut(format!(
+            "timed out: the attempt ran past the hard time limit of {} s",
+            record.hard_limit_ms / 1000
+        )),
+        Ending::Cancelled => Outcome::Cancelled,
+    };
+    let _ = std::fs::remove_file(&temp);
+    record_outcome(inner, slot, &record, attempt, seq, outcome).await;
+    // The slot is held until the outcome is stored and announced, so that
+    // observers never see more jobs running than the limit allows.
+    drop(permit);
+}
+
+/// Runs the generator under the time limits and the cancel token, relaying
+/// progress. Returns how it ended and whether the soft limit fired.
+async fn supervise(
+    inner: &Arc<Inner>,
+    generator: &dyn Generator,
+    ctx: &AttemptContext,
+    cancel: &CancellationToken,
+    (soft_limit, hard_limit): (Duration, Duration),
+    mut progress_rx: mpsc::UnboundedReceiver<crate::provider::ProgressUpdate>,
+) -> (Ending, bool) {
+    let started = Instant::now();
+    let soft_deadline = started + soft_limit;
+    let hard_deadline = started + hard_limit;
+    let mut soft_fired = false;
+    let mut last_store = Instant::now() - PROGRESS_STORE_INTERVAL;
+    let mut last_stage = None;
+    let generation = generator.generate(ctx);
+    tokio::pin!(generation);
+    let ending = loop {
+        tokio::select! {
+            result = &mut generation => break Ending::Finished(result),
+            Some(update) = progress_rx.recv() => {
+                inner.emit(JobEvent::Progress { job_id: ctx.job_id, stage: update.stage, fraction: update.fraction });
+                let stage_changed = last_stage != Some(update.stage);
+                if stage_changed || last_store.elapsed() >= PROGRESS_STORE_INTERVAL {
+                    last_stage = Some(update.stage);
+                    last_store = Instant::now();
+                    if let Err(err) = inner.store.set_stage(ctx.job_id, update.stage, update.fraction).await {
+                        tracing::warn!(error = %err, "cannot store progress");
+                    }
+                }
+            }
+            _ = tokio::time::sleep_until(soft_deadline), if !soft_fired => {
+                soft_fired = true;
+                let message = format!("soft time limit of {} s passed; asking the provider to stop", soft_limit.as_secs());
+                tracing::warn!("{message}");
+                inner.emit(JobEvent::Warning { job_id: ctx.job_id, message });
+                ctx.stop.cancel();
+            }
+            _ = tokio::time::sleep_until(hard_deadline) => {
+                tracing::warn!(limit_s = hard_limit.as_secs(), "hard time limit passed");
+                ctx.stop.cancel();
+                break Ending::HardLimit;
+            }
+            _ = cancel.cancelled() => {
+                ctx.stop.cancel();
+                // Give the generator a moment to stop cleanly (a render
+                // thread, a provider-side cancel request).
+                let _ = tokio::time::timeout(STOP_GRACE, &mut generation).await;
+                break Ending::Cancelled;
+            }
+        }
+    };
+    (ending, soft_fired)
+}
+
+enum Outcome {
+    Succeeded(crate::store::OutputInfo),
+    Error(GenerateError),
+    TimedOut(String),
+    Cancelled,
+}
+
+async fn finish_success(
+    inner: &Arc<Inner>,
+    record: &JobRecord,
+    attempt: u32,
+    temp: &Path,
+) -> Outcome {
+    if let Err(err) = inner.store.set_stage(record.id, Stage::Verifying, 0.0).await {
+        tracing::warn!(error = %err, "cannot store the verifying stage");
+    }
+    inner.emit(JobEvent::Progress { job_id: record.id, stage: Stage::Verifying, fraction: 0.0 });
+    let temp = temp.to_path_buf();
+    let target = record.output_path.clone();
+    let finalized = tokio::task::spawn_blocking(move || output::finalize(&temp, &target)).await;
+    match finalized {
+        Ok(Ok(info)) => Outcome::Succeeded(info),
+        Ok(Err(err)) => {
+            Outcome::Error(GenerateError::transient(ErrorKind::BadOutput, err.to_string()))
+        }
+        Err(join) => Outcome::Error(GenerateError::transient(
+            ErrorKind::BadOutput,
+            format!("verifying attempt {attempt} failed: {join}"),
+        )),
+    }
+}
+
+async fn record_outcome(
+    inner: &Arc<Inner>,
+    slot: &Arc<ProviderSlot>,
+    record: &JobRecord,
+    attempt: u32,
+    seq: i64,
+    outcome: Outcome,
+) {
+    let id = record.id;
+    let stored = match outcome {
+        Outcome::Succeeded(info) => {
+            let stored = inner.store.finish_succeeded(id, attempt, &info).await;
+            if stored.is_ok() {
+                tracing::info!(output = %info.path.display(), bytes = info.bytes, "job succeeded");
+                inner.emit(JobEvent::Succeeded { job_id: id, output: info });
+                inner.mark_done(id);
+            }
+            stored
+        }
+        Outcome::Cancelled => {
+            let failure = terminal(
+                JobState::Cancelled,
+                "cancelled",
+                ErrorKind::Cancelled,
+                "cancelled by the user",
+                false,
+            );
+            let stored = inner.store.finish_failed(id, attempt, &failure).await;
+            if stored.is_ok() {
+                tracing::info!("job cancelled");
+                inner.emit(JobEvent::Cancelled { job_id: id });
+                inner.mark_done(id);
+            }
+            stored
+        }
+        Outcome::TimedOut(message) => {
+            let failure =
+                terminal(JobState::TimedOut, "timed_out", ErrorKind::Timeout, &message, true);
+            let stored = inner.store.finish_failed(id, attempt, &failure).await;
+            if stored.is_ok() {
+                tracing::error!(error = %message, "job timed out");
+                inner.emit(JobEvent::TimedOut { job_id: id, error: message });
+                inner.mark_done(id);
+            }
+            stored
+        }
+        Outcome::Error(err) => record_error(inner, slot, record, attempt, seq, err).await,
+    };
+    if let Err(err) = stored {
+        // The state change could not be stored even after retrying busy
+        // errors. The job keeps its last stored state, and the next resume
+        // picks it up.
+        tracing::error!(job_id = %id, error = %err, "cannot store the attempt's outcome");
+    }
+}
+
+async fn record_error(
+    inner: &Arc<Inner>,
+    slot: &Arc<ProviderSlot>,
+    record: &JobRecord,
+    attempt: u32,
+    seq: i64,
+    err: GenerateError,
+) -> Result<(), StoreError> {
+    let id = record.id;
+    let charged = record.charged_attempts + 1;
+    let retry_after = match err.class {
+        ErrorClass::Transient { retry_after } if charged < record.max_attempts => Some(retry_after),
+        _ => None,
+    };
+    let Some(retry_after) = retry_after else {
+        let message = if matches!(err.class, ErrorClass::Transient { .. }) {
+            format!("{} (gave up after {charged} attempts)", err.message)
+        } else {
+            err.message.clone()
+        };
+        let failure = terminal(JobState::Failed, "failed", err.kind, &message, true);
+        inner.store.finish_failed(id, attempt, &failure).await?;
+        tracing::error!(kind = %err.kind, error = %message, "job failed");
+        inner.emit(JobEvent::Failed { job_id: id, kind: err.kind, error: message });
+        inner.mark_done(id);
+        return Ok(());
+    };
+    let delay = inner.config.retry.delay(charged, retry_after);
+    let failure = AttemptFailure {
+        state: JobState::Retrying,
+        outcome: "retrying",
+        kind: err.kind,
+        message: err.message.clone(),
+        charged: true,
+        next_attempt_at: Some(now_ms() + delay.as_millis() as i64),
+    };
+    inner.store.finish_failed(id, attempt, &failure).await?;
+    tracing::warn!(error = %err.message, delay_ms = delay.as_millis() as u64, "attempt failed; retrying");
+    inner.emit(JobEvent::Retrying {
+        job_id: id,
+        attempt,
+        delay_ms: delay.as_millis() as u64,
+        error: err.message,
+    });
+    tokio::spawn(backoff_then_requeue(Arc::clone(inner), Arc::clone(slot), id, seq, delay));
+    Ok(())
+}
+
+fn terminal(
+    state: JobState,
+    outcome: &'static str,
+    kind: ErrorKind,
+    message: &str,
+    charged: bool,
+) -> AttemptFailure {
+    AttemptFailure {
+        state,
+        outcome,
+        kind,
+        message: message.to_string(),
+        charged,
+        next_attempt_at: None,
+    }
+}
+
+async fn backoff_then_requeue(
+    inner: Arc<Inner>,
+    slot: Arc<ProviderSlot>,
+    id: JobId,
+    seq: i64,
+    delay: Duration,
+) {
+    let cancel = inner.token(id);
+    tokio::select! {
+        _ = tokio::time::sleep(delay) => {}
+        _ = cancel.cancelled() => {}
+    }
+    if cancel.is_cancelled() {
+        if let Ok(true) = inner.store.cancel_waiting(id).await {
+            inner.emit(JobEvent::Cancelled { job_id: id });
+        }
+        finish_if_terminal(&inner, id).await;
+        return;
+    }
+    match inner.store.requeue(id).await {
+        Ok(true) => {
+            slot.ready.lock().expect("ready lock poisoned").insert(seq, id);
+            slot.wake.notify_one();
+        }
+        Ok(false) => finish_if_terminal(&inner, id).await,
+        Err(err) => tracing::error!(job_id = %id, error = %err, "cannot requeue after backoff"),
+    }
+}
+
+/// Drops a job from the pending set when its stored state is terminal.
+async fn finish_if_terminal(inner: &Arc<Inner>, id: JobId) {
+    if let Ok(record) = inner.store.job(id).await
+        && record.state.is_terminal()
+    {
+        inner.mark_done(id);
+    }
+}
+
+/// Cancels owned jobs that another process asked to cancel.
+async fn poll_cancel_requests(inner: Arc<Inner>) {
+    let mut tick = tokio::time::interval(CANCEL_POLL);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = inner.shutdown.cancelled() => return,
+        }
+        let requested = match inner.store.cancel_requests(inner.runner.id()).await {
+            Ok(ids) => ids,
+            Err(err) => {
+                tracing::warn!(error = %err, "cannot read cancel requests");
+                continue;
+            }
+        };
+        for id in requested {
+            let Ok(record) = inner.store.job(id).await else { continue };
+            if matches!(record.state, JobState::Queued | JobState::Retrying) {
+                if let Ok(true) = inner.store.cancel_waiting(id).await {
+                    inner.forget_waiting(id, &record.provider);
+                    inner.emit(JobEvent::Cancelled { job_id: id });
+                    inner.mark_done(id);
+                }
+            } else {
+                inner.token(id).cancel();
+            }
+        }
+    }
+}
+
+fn remove_stale_temps(data_dir: &Path, id: JobId) {
+    let prefix = id.to_string();
+    let Ok(entries) = std::fs::read_dir(data_dir.join("tmp")) else { return };
+    for entry in entries.flatten() {
+        if entry.file_name().to_string_lossy().starts_with(&prefix) {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}

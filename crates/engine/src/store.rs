@@ -1,0 +1,912 @@
+//! SQLite history: transitions, jobs and their attempts.
+//!
+//! The queue is the only writer of job state. Every state change is one short
+//! write, committed before the queue acts on it. Several processes (the
+//! desktop app and any number of `segue` commands) may have the same file
+//! open: the database runs in WAL mode with a busy timeout, transactions that
+//! write start with `BEGIN IMMEDIATE` so that they never fail on a lock
+//! upgrade, and every write is retried while SQLite reports the file busy.
+
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{AssertSqlSafe, Row, SqlitePool, sqlite::SqliteRow};
+
+use crate::job::{ErrorKind, JobId, JobSpec, JobState, Stage};
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// How long one statement waits for another process's write lock.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(15);
+/// How often a write is tried again after SQLite still reports busy.
+const BUSY_RETRIES: u32 = 20;
+
+/// A failed store operation.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// Opening or migrating the database failed.
+    #[error("cannot open the history database {path}: {source}", path = path.display())]
+    Open {
+        /// Database file.
+        path: PathBuf,
+        /// Cause.
+        #[source]
+        source: sqlx::Error,
+    },
+    /// Applying the schema migrations failed.
+    #[error("cannot update the history database schema: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// A query failed.
+    #[error("history database query failed: {0}")]
+    Query(#[from] sqlx::Error),
+    /// A stored job spec is not valid JSON for this version.
+    #[error("job {id} has an unreadable settings snapshot: {source}")]
+    Spec {
+        /// Job id.
+        id: String,
+        /// Cause.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// No job matches an id or id prefix.
+    #[error("no job with id {0:?}; `segue history` lists job ids")]
+    NotFound(String),
+    /// An id prefix matches several jobs.
+    #[error("job id prefix {0:?} matches several jobs; give more characters")]
+    Ambiguous(String),
+}
+
+/// Facts about a finished clip.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct OutputInfo {
+    /// Final path of the clip.
+    pub path: PathBuf,
+    /// File size in bytes.
+    pub bytes: u64,
+    /// Duration in seconds, from the MP4's video track.
+    pub duration_s: f64,
+    /// Frame width in pixels.
+    pub width: u32,
+    /// Frame height in pixels.
+    pub height: u32,
+    /// Frames per second.
+    pub fps: f64,
+    /// Number of frames.
+    pub frames: u32,
+    /// SHA-256 of the file, lowercase hex.
+    pub sha256: String,
+}
+
+/// One job as stored.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct JobRecord {
+    /// Job id.
+    pub id: JobId,
+    /// Position in the FIFO order.
+    pub seq: i64,
+    /// Provider name.
+    pub provider: String,
+    /// Current state.
+    pub state: JobState,
+    /// Step of a running attempt.
+    pub stage: Option<Stage>,
+    /// Fraction of the current stage done, 0 to 1.
+    pub progress: f64,
+    /// Attempts started.
+    pub attempt: u32,
+    /// Attempts that ended in an error and count against `max_attempts`.
+    pub charged_attempts: u32,
+    /// Attempt budget.
+    pub max_attempts: u32,
+    /// Soft time limit per attempt, in milliseconds.
+    pub soft_limit_ms: u64,
+    /// Hard time limit per attempt, in milliseconds.
+    pub hard_limit_ms: u64,
+    /// Settings snapshot taken at enqueue time.
+    pub spec: JobSpec,
+    /// Reserved path of the finished clip.
+    pub output_path: PathBuf,
+    /// Process that owns the job.
+    pub runner_id: Option<String>,
+    /// Whether a cancel was requested from another process.
+    pub cancel_requested: bool,
+    /// When a retrying job may run again (Unix ms).
+    pub next_attempt_at: Option<i64>,
+    /// Class of the last error.
+    pub error_kind: Option<String>,
+    /// Text of the last error.
+    pub error_message: Option<String>,
+    /// Hosted provider's request id.
+    pub provider_request_id: Option<String>,
+    /// Unix ms.
+    pub created_at: i64,
+    /// Unix ms.
+    pub updated_at: i64,
+    /// Unix ms of the first attempt's start.
+    pub started_at: Option<i64>,
+    /// Unix ms of reaching a terminal state.
+    pub finished_at: Option<i64>,
+    /// The finished clip, once the job succeeded.
+    pub output: Option<OutputInfo>,
+}
+
+/// One attempt of a job.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct AttemptRecord {
+    /// 1-based attempt number.
+    pub number: u32,
+    /// `running`, `succeeded`, `failed`, `retrying`, `timed_out`,
+    /// `cancelled` or `interrupted`.
+    pub outcome: String,
+    /// Process that ran it.
+    pub runner_id: String,
+    /// Unix ms.
+    pub started_at: i64,
+    /// Unix ms.
+    pub finished_at: Option<i64>,
+    /// Class of its error.
+    pub error_kind: Option<String>,
+    /// Text of its error.
+    pub error_message: Option<String>,
+    /// Hosted provider's request id.
+    pub provider_request_id: Option<String>,
+}
+
+/// Fields of a new job besides its spec.
+#[derive(Clone, Debug)]
+pub struct NewJob {
+    /// Job id (also the transition id).
+    pub id: JobId,
+    /// Validated settings.
+    pub spec: JobSpec,
+    /// Final clip path, already made unique.
+    pub output_path: PathBuf,
+    /// Attempt budget.
+    pub max_attempts: u32,
+    /// Soft time limit per attempt.
+    pub soft_limit: Duration,
+    /// Hard time limit per attempt.
+    pub hard_limit: Duration,
+    /// Owning process.
+    pub runner_id: String,
+}
+
+/// Outcome of an attempt that did not succeed.
+#[derive(Clone, Debug)]
+pub struct AttemptFailure {
+    /// State the job moves to.
+    pub state: JobState,
+    /// Attempt outcome as stored in `attempts.outcome`.
+    pub outcome: &'static str,
+    /// Class of the error.
+    pub kind: ErrorKind,
+    /// Text of the error.
+    pub message: String,
+    /// Whether the attempt counts against the budget.
+    pub charged: bool,
+    /// For `Retrying`: when the next attempt may start (Unix ms).
+    pub next_attempt_at: Option<i64>,
+}
+
+/// Filters for [`Store::list_jobs`].
+#[derive(Clone, Debug, Default)]
+pub struct JobFilter {
+    /// Only jobs in one of these states (all when empty).
+    pub states: Vec<JobState>,
+    /// Only this transition type (canonical name).
+    pub kind: Option<String>,
+    /// Only this provider.
+    pub provider: Option<String>,
+    /// Only jobs created at or after this Unix ms.
+    pub since_ms: Option<i64>,
+    /// Only jobs whose name contains this text.
+    pub name_contains: Option<String>,
+    /// At most this many rows, newest first (all when `None`).
+    pub limit: Option<u32>,
+}
+
+/// Handle on the history database.
+#[derive(Clone, Debug)]
+pub struct Store {
+    pool: SqlitePool,
+    path: PathBuf,
+}
+
+/// Returns the current time as Unix milliseconds.
+pub fn now_ms() -> i64 {
+    let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
+    since.map(|d| d.as_millis() as i64).unwrap_or(0)
+}
+
+impl Store {
+    /// Opens (creating if needed) the database at `path` and applies the
+    /// migrations.
+    pub async fn open(path: &Path) -> Result<Self, StoreError> {
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).map_err(|err| StoreError::Open {
+                path: path.to_path_buf(),
+                source: sqlx::Error::Io(err),
+            })?;
+        }
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            // FULL syncs the WAL on every commit, so a stored request id or
+            // state change survives a power cut, not only a crash.
+            .synchronous(SqliteSynchronous::Full)
+            .busy_timeout(BUSY_TIMEOUT)
+            .foreign_keys(true);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options)
+            .await
+            .map_err(|source| StoreError::Open { path: path.to_path_buf(), source })?;
+        // Two processes opening a new database at once would both try to
+        // create the schema, and sqlx takes no lock for SQLite. An OS lock
+        // next to the file lets one migrate while the other waits.
+        let lock_path = path.with_extension("db.migrate-lock");
+        let open_err =
+            |err| StoreError::Open { path: lock_path.clone(), source: sqlx::Error::Io(err) };
+        let lock = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(open_err)?;
+        let lock = tokio::task::spawn_blocking(move || lock.lock().map(|()| lock))
+            .await
+            .map_err(|join| open_err(std::io::Error::other(join)))?
+            .map_err(open_err)?;
+        let migrated =
+            retry_busy(|| async { MIGRATOR.run(&pool).await.map_err(StoreError::from) }).await;
+        let _ = lock.unlock();
+        migrated?;
+        Ok(Self { pool, path: path.to_path_buf() })
+    }
+
+    /// Path of the database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Underlying pool, for read-only queries in tests and tools.
+    pub fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+
+    /// Stores the transitions and queued jobs of `jobs` in one transaction.
+    pub async fn insert_jobs(&self, jobs: &[NewJob]) -> Result<(), StoreError> {
+        retry_busy(|| async {
+            let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+            for job in jobs {
+                insert_one(&mut tx, job).await?;
+            }
+            tx.commit().await?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Moves a queued job owned by `runner_id` to running and opens attempt
+    /// `attempt + 1`. Returns the new attempt number, or `None` when the job
+    /// is no longer queued (cancelled from elsewhere, say).
+    pub async fn start_attempt(
+        &self,
+        id: JobId,
+        runner_id: &str,
+    ) -> Result<Option<u32>, StoreError> {
+        retry_busy(|| async {
+            let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+            let now = now_ms();
+            let row = sqlx::query(
+                "UPDATE jobs SET state = 'running', stage = 'preparing', progress = 0,
+                    attempt = attempt + 1, started_at = COALESCE(started_at, ?1),
+                    updated_at = ?1, next_attempt_at = NULL
+                 WHERE id = ?2 AND state = 'queued' AND runner_id = ?3 AND cancel_requested = 0
+                 RETURNING attempt, provider_request_id",
+            )
+            .bind(now)
+            .bind(id.to_string())
+            .bind(runner_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+            let Some(row) = row else {
+                return Ok(None);
+            };
+            let attempt: i64 = row.get(0);
+            let request_id: Option<String> = row.get(1);
+            sqlx::query(
+                "INSERT INTO attempts (job_id, number, outcome, runner_id, started_at, provider_request_id)
+                 VALUES (?1, ?2, 'running', ?3, ?4, ?5)",
+            )
+            .bind(id.to_string())
+            .bind(attempt)
+            .bind(runner_id)
+            .bind(now)
+            .bind(request_id)
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            Ok(Some(attempt as u32))
+        })
+        .await
+    }
+
+    /// Records the stage and progress of a running job.
+    pub async fn set_stage(
+        &self,
+        id: JobId,
+        stage: Stage,
+        progress: f64,
+    ) -> Result<(), StoreError> {
+        retry_busy(|| async {
+            sqlx::query(
+                "UPDATE jobs SET stage = ?1, progress = ?2, updated_at = ?3
+                 WHERE id = ?4 AND state = 'running'",
+            )
+            .bind(stage.as_str())
+            .bind(progress)
+            .bind(now_ms())
+            .bind(id.to_string())
+            .execute(&self.pool)
+            .await?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Records a hosted provider's request id on the job and the attempt.
+    pub async fn set_request_id(
+        &self,
+        id: JobId,
+        attempt: u32,
+        request_id: &str,
+    ) -> Result<(), StoreError> {
+        retry_busy(|| async {
+            let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+            sqlx::query("UPDATE jobs SET provider_request_id = ?1, updated_at = ?2 WHERE id = ?3")
+                .bind(request_id)
+                .bind(now_ms())
+                .bind(id.to_string())
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query(
+                "UPDATE attempts SET provider_request_id = ?1 WHERE job_id = ?2 AND number = ?3",
+            )
+            .bind(request_id)
+            .bind(id.to_string())
+            .bind(attempt)
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Closes a successful attempt and records the clip.
+    pub async fn finish_succeeded(
+        &self,
+        id: JobId,
+        attempt: u32,
+        output: &OutputInfo,
+    ) -> Result<(), StoreError> {
+        retry_busy(|| async {
+            let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+            let now = now_ms();
+            sqlx::query(
+                "UPDATE jobs SET state = 'succeeded', stage = NULL, progress = 1, updated_at = ?1,
+                    finished_at = ?1, error_kind = NULL, error_message = NULL,
+                    output_path = ?2, output_bytes = ?3, output_duration_s = ?4, output_width = ?5,
+                    output_height = ?6, output_fps = ?7, output_frames = ?8, output_sha256 = ?9
+                 WHERE id = ?10",
+            )
+            .bind(now)
+            .bind(path_text(&output.path))
+            .bind(output.bytes as i64)
+            .bind(output.duration_s)
+            .bind(output.width)
+            .bind(output.height)
+            .bind(output.fps)
+            .bind(output.frames)
+            .bind(&output.sha256)
+            .bind(id.to_string())
+            .execute(&mut *tx)
+            .await?;
+            close_attempt(&mut tx, id, attempt, "succeeded", None, None, now).await?;
+            tx.commit().await?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Closes an attempt that did not succeed and moves the job to
+    /// `failure.state`.
+    pub async fn finish_failed(
+        &self,
+        id: JobId,
+        attempt: u32,
+        failure: &AttemptFailure,
+    ) -> Result<(), StoreError> {
+        retry_busy(|| async {
+            let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+            let now = now_ms();
+            let finished_at = failure.state.is_terminal().then_some(now);
+            sqlx::query(
+                "UPDATE jobs SET state = ?1, stage = NULL, updated_at = ?2, finished_at = ?3,
+                    error_kind = ?4, error_message = ?5, next_attempt_at = ?6,
+                    charged_attempts = charged_attempts + ?7
+                 WHERE id = ?8",
+            )
+            .bind(failure.state.as_str())
+            .bind(now)
+            .bind(finished_at)
+            .bind(failure.kind.as_str())
+            .bind(&failure.message)
+            .bind(failure.next_attempt_at)
+            .bind(i64::from(failure.charged))
+            .bind(id.to_string())
+            .execute(&mut *tx)
+            .await?;
+            close_attempt(
+                &mut tx,
+                id,
+                attempt,
+                failure.outcome,
+                Some(failure.kind.as_str()),
+                Some(&failure.message),
+                now,
+            )
+            .await?;
+            tx.commit().await?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Moves a retrying job back to queued once its backoff ended. Returns
+    /// false when it is no longer retrying.
+    pub async fn requeue(&self, id: JobId) -> Result<bool, StoreError> {
+        retry_busy(|| async {
+            let done = sqlx::query(
+                "UPDATE jobs SET state = 'queued', updated_at = ?1
+                 WHERE id = ?2 AND state = 'retrying' AND cancel_requested = 0",
+            )
+            .bind(now_ms())
+            .bind(id.to_string())
+            .execute(&self.pool)
+            .await?;
+            Ok(done.rows_affected() == 1)
+        })
+        .await
+    }
+
+    /// Cancels a job that is not running (queued or retrying). Returns false
+    /// when it was in another state.
+    pub async fn cancel_waiting(&self, id: JobId) -> Result<bool, StoreError> {
+        retry_busy(|| async {
+            let now = now_ms();
+            let done = sqlx::query(
+                "UPDATE jobs SET state = 'cancelled', stage = NULL, updated_at = ?1, finished_at = ?1,
+                    error_kind = 'cancelled', error_message = 'cancelled by the user'
+                 WHERE id = ?2 AND state IN ('queued', 'retrying')",
+            )
+            .bind(now)
+            .bind(id.to_string())
+            .execute(&self.pool)
+            .await?;
+            Ok(done.rows_affected() == 1)
+        })
+        .await
+    }
+
+    /// Flags a running job for cancellation by the process that runs it.
+    pub async fn request_cancel(&self, id: JobId) -> Result<bool, StoreError> {
+        retry_busy(|| async {
+            let done = sqlx::query(
+                "UPDATE jobs SET cancel_requested = 1, updated_at = ?1
+                 WHERE id = ?2 AND state NOT IN ('succeeded', 'failed', 'cancelled', 'timed_out')",
+            )
+            .bind(now_ms())
+            .bind(id.to_string())
+            .execute(&self.pool)
+            .await?;
+            Ok(done.rows_affected() == 1)
+        })
+        .await
+    }
+
+    /// Lists the unfinished jobs of `runner_id` that another process asked to
+    /// cancel.
+    pub async fn cancel_requests(&self, runner_id: &str) -> Result<Vec<JobId>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id FROM jobs WHERE runner_id = ?1 AND cancel_requested = 1
+               AND state IN ('queued', 'running', 'retrying')",
+        )
+        .bind(runner_id)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.iter().filter_map(|row| row.get::<String, _>(0).parse().ok()).collect())
+    }
+
+    /// Lists the runner ids that own unfinished jobs, other than `me`.
+    pub async fn other_runners(&self, me: &str) -> Result<Vec<String>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT DISTINCT runner_id FROM jobs
+             WHERE state IN ('queued', 'running', 'retrying') AND runner_id IS NOT NULL AND runner_id != ?1",
+        )
+        .bind(me)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.iter().map(|row| row.get::<String, _>(0)).collect())
+    }
+
+    /// Takes over the unfinished jobs of a runner that is no longer alive.
+    /// Running attempts are closed as interrupted (not charged) and their
+    /// jobs queued again; retrying jobs keep their backoff. Returns the ids
+    /// taken over.
+    pub async fn adopt(&self, dead_runner: &str, me: &str) -> Result<Vec<JobId>, StoreError> {
+        retry_busy(|| async {
+            let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+            let now = now_ms();
+            sqlx::query(
+                "UPDATE attempts SET outcome = 'interrupted', finished_at = ?1,
+                    error_kind = 'interrupted',
+                    error_message = 'the process running this attempt stopped'
+                 WHERE outcome = 'running' AND job_id IN
+                   (SELECT id FROM jobs WHERE runner_id = ?2 AND state = 'running')",
+            )
+            .bind(now)
+            .bind(dead_runner)
+            .execute(&mut *tx)
+            .await?;
+            let rows = sqlx::query(
+                "UPDATE jobs SET runner_id = ?1, updated_at = ?2,
+                    state = CASE state WHEN 'running' THEN 'queued' ELSE state END,
+                    stage = NULL, progress = 0
+                 WHERE runner_id = ?3 AND state IN ('queued', 'running', 'retrying')
+                 RETURNING id",
+            )
+            .bind(me)
+            .bind(now)
+            .bind(dead_runner)
+            .fetch_all(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            Ok(rows.iter().filter_map(|row| row.get::<String, _>(0).parse().ok()).collect())
+        })
+        .await
+    }
+
+    /// Queues a finished job again under `me`, with `extra_attempts` more
+    /// attempts than it has used. Returns false when the job is not in a
+    /// terminal state.
+    pub async fn reset_for_retry(
+        &self,
+        id: JobId,
+        me: &str,
+        extra_attempts: u32,
+    ) -> Result<bool, StoreError> {
+        retry_busy(|| async {
+            let done = sqlx::query(
+                "UPDATE jobs SET state = 'queued', stage = NULL, progress = 0, runner_id = ?1,
+                    cancel_requested = 0, max_attempts = charged_attempts + ?2, finished_at = NULL,
+                    next_attempt_at = NULL, updated_at = ?3
+                 WHERE id = ?4 AND state IN ('failed', 'cancelled', 'timed_out', 'succeeded')",
+            )
+            .bind(me)
+            .bind(extra_attempts)
+            .bind(now_ms())
+            .bind(id.to_string())
+            .execute(&self.pool)
+            .await?;
+            Ok(done.rows_affected() == 1)
+        })
+        .await
+    }
+
+    /// Returns whether an unfinished or succeeded job already reserved
+    /// `path` as its output.
+    pub async fn output_path_taken(&self, path: &Path) -> Result<bool, StoreError> {
+        let row = sqlx::query(
+            "SELECT 1 FROM jobs WHERE output_path = ?1 AND state NOT IN ('failed', 'cancelled', 'timed_out')
+             LIMIT 1",
+        )
+        .bind(path_text(path))
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.is_some())
+    }
+
+    /// Loads one job by full id.
+    pub async fn job(&self, id: JobId) -> Result<JobRecord, StoreError> {
+        let row = sqlx::query(AssertSqlSafe(format!("{JOB_SELECT} WHERE j.id = ?1")))
+            .bind(id.to_string())
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(id.to_string()))?;
+        job_from_row(&row)
+    }
+
+    /// Finds one job by full id or unique prefix (with or without dashes).
+    pub async fn find_job(&self, id_or_prefix: &str) -> Result<JobRecord, StoreError> {
+        let prefix = id_or_prefix.trim().to_ascii_lowercase();
+        if let Ok(id) = JobId::from_str(&prefix) {
+            return self.job(id).await;
+        }
+        let pattern = format!("{}%", prefix.replace(['%', '_'], ""));
+        let rows = sqlx::query(AssertSqlSafe(format!(
+            "{JOB_SELECT} WHERE j.id LIKE ?1 OR replace(j.id, '-', '') LIKE ?1 LIMIT 2"
+        )))
+        .bind(&pattern)
+        .fetch_all(&self.pool)
+        .await?;
+        match rows.as_slice() {
+            [] => Err(StoreError::NotFound(id_or_prefix.to_string())),
+            [row] => job_from_row(row),
+            _ => Err(StoreError::Ambiguous(id_or_prefix.to_string())),
+        }
+    }
+
+    /// Lists jobs, newest first.
+    pub async fn list_jobs(&self, filter: &JobFilter) -> Result<Vec<JobRecord>, StoreError> {
+        let mut sql = format!("{JOB_SELECT} WHERE 1 = 1");
+        if !filter.states.is_empty() {
+            let names: Vec<String> =
+                filter.states.iter().map(|s| format!("'{}'", s.as_str())).collect();
+            sql.push_str(&format!(" AND j.state IN ({})", names.join(", ")));
+        }
+        sql.push_str(" AND (?1 IS NULL OR t.kind = ?1) AND (?2 IS NULL OR j.provider = ?2)");
+        sql.push_str(
+            " AND (?3 IS NULL OR j.created_at >= ?3) AND (?4 IS NULL OR instr(t.name, ?4) > 0)",
+        );
+        sql.push_str(" ORDER BY j.seq DESC LIMIT ?5");
+        // Only fixed state names from JobState are formatted into the text; every
+        // user value is bound.
+        let rows = sqlx::query(AssertSqlSafe(sql))
+            .bind(&filter.kind)
+            .bind(&filter.provider)
+            .bind(filter.since_ms)
+            .bind(&filter.name_contains)
+            .bind(filter.limit.map(i64::from).unwrap_or(-1))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(job_from_row).collect()
+    }
+
+    /// Lists the unfinished jobs owned by `runner_id`, in FIFO order.
+    pub async fn runner_jobs(&self, runner_id: &str) -> Result<Vec<JobRecord>, StoreError> {
+        let rows = sqlx::query(AssertSqlSafe(format!(
+            "{JOB_SELECT} WHERE j.runner_id = ?1 AND j.state IN ('queued', 'running', 'retrying')
+             ORDER BY j.seq"
+        )))
+        .bind(runner_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(job_from_row).collect()
+    }
+
+    /// Lists a job's attempts in order.
+    pub async fn attempts(&self, id: JobId) -> Result<Vec<AttemptRecord>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT number, outcome, runner_id, started_at, finished_at, error_kind, error_message,
+                    provider_request_id
+             FROM attempts WHERE job_id = ?1 ORDER BY number",
+        )
+        .bind(id.to_string())
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .iter()
+            .map(|row| AttemptRecord {
+                number: row.get::<i64, _>(0) as u32,
+                outcome: row.get(1),
+                runner_id: row.get(2),
+                started_at: row.get(3),
+                finished_at: row.get(4),
+                error_kind: row.get(5),
+                error_message: row.get(6),
+                provider_request_id: row.get(7),
+            })
+            .collect())
+    }
+}
+
+const JOB_SELECT: &str = "SELECT j.id, j.seq, j.provider, j.state, j.stage, j.progress, j.attempt,
+    j.charged_attempts, j.max_attempts, j.soft_limit_ms, j.hard_limit_ms, j.spec_json,
+    j.output_path, j.runner_id, j.cancel_requested, j.next_attempt_at, j.error_kind,
+    j.error_message, j.provider_request_id, j.created_at, j.updated_at, j.started_at,
+    j.finished_at, j.output_bytes, j.output_duration_s, j.output_width, j.output_height,
+    j.output_fps, j.output_frames, j.output_sha256
+    FROM jobs j JOIN transitions t ON t.id = j.transition_id";
+
+fn job_from_row(row: &SqliteRow) -> Result<JobRecord, StoreError> {
+    let id: String = row.get("id");
+    let spec_json: String = row.get("spec_json");
+    let spec: JobSpec = serde_json::from_str(&spec_json)
+        .map_err(|source| StoreError::Spec { id: id.clone(), source })?;
+    let state: String = row.get("state");
+    let output_path = PathBuf::from(row.get::<String, _>("output_path"));
+    let sha: Option<String> = row.get("output_sha256");
+    let output = sha.map(|sha256| OutputInfo {
+        path: output_path.clone(),
+        bytes: row.get::<i64, _>("output_bytes") as u64,
+        duration_s: row.get("output_duration_s"),
+        width: row.get::<i64, _>("output_width") as u32,
+        height: row.get::<i64, _>("output_height") as u32,
+        fps: row.get("output_fps"),
+        frames: row.get::<i64, _>("output_frames") as u32,
+        sha256,
+    });
+    Ok(JobRecord {
+        id: id.parse().map_err(|_| StoreError::NotFound(id.clone()))?,
+        seq: row.get("seq"),
+        provider: row.get("provider"),
+        state: state.parse().unwrap_or(JobState::Failed),
+        stage: row.get::<Option<String>, _>("stage").as_deref().and_then(Stage::parse),
+        progress: row.get("progress"),
+        attempt: row.get::<i64, _>("attempt") as u32,
+        charged_attempts: row.get::<i64, _>("charged_attempts") as u32,
+        max_attempts: row.get::<i64, _>("max_attempts") as u32,
+        soft_limit_ms: row.get::<i64, _>("soft_limit_ms") as u64,
+        hard_limit_ms: row.get::<i64, _>("hard_limit_ms") as u64,
+        spec,
+        output_path,
+        runner_id: row.get("runner_id"),
+        cancel_requested: row.get::<i64, _>("cancel_requested") != 0,
+        next_attempt_at: row.get("next_attempt_at"),
+        error_kind: row.get("error_kind"),
+        error_message: row.get("error_message"),
+        provider_request_id: row.get("provider_request_id"),
+        created_at: row.get("created_at"),
+        updated_at: row.get("updated_at"),
+        started_at: row.get("started_at"),
+        finished_at: row.get("finished_at"),
+        output,
+    })
+}
+
+async fn insert_one(tx: &mut sqlx::SqliteConnection, job: &NewJob) -> Result<(), StoreError> {
+    let now = now_ms();
+    let spec = &job.spec;
+    let spec_json = serde_json::to_string(spec)
+        .map_err(|source| StoreError::Spec { id: job.id.to_string(), source })?;
+    sqlx::query(
+        "INSERT INTO transitions (id, name, front_path, tail_path, kind, duration_s, prompt,
+            negative_prompt, seed, provider, model, aspect, resolution, fps, fit, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
+    )
+    .bind(job.id.to_string())
+    .bind(&spec.name)
+    .bind(path_text(&spec.front))
+    .bind(path_text(&spec.tail))
+    .bind(spec.kind.to_string())
+    .bind(spec.output.duration_s)
+    .bind(&spec.prompt)
+    .bind(&spec.negative_prompt)
+    .bind(spec.seed)
+    .bind(&spec.provider)
+    .bind(&spec.model)
+    .bind(spec.output.aspect.to_string())
+    .bind(spec.output.resolution.to_string())
+    .bind(spec.output.fps)
+    .bind(spec.output.fit.to_string())
+    .bind(now)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query(
+        "INSERT INTO jobs (id, transition_id, provider, state, max_attempts, soft_limit_ms,
+            hard_limit_ms, spec_json, output_path, runner_id, created_at, updated_at)
+         VALUES (?1, ?1, ?2, 'queued', ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9)",
+    )
+    .bind(job.id.to_string())
+    .bind(&spec.provider)
+    .bind(job.max_attempts)
+    .bind(job.soft_limit.as_millis() as i64)
+    .bind(job.hard_limit.as_millis() as i64)
+    .bind(spec_json)
+    .bind(path_text(&job.output_path))
+    .bind(&job.runner_id)
+    .bind(now)
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
+
+async fn close_attempt(
+    tx: &mut sqlx::SqliteConnection,
+    id: JobId,
+    attempt: u32,
+    outcome: &str,
+    error_kind: Option<&str>,
+    error_message: Option<&str>,
+    now: i64,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "UPDATE attempts SET outcome = ?1, finished_at = ?2, error_kind = ?3, error_message = ?4
+         WHERE job_id = ?5 AND number = ?6",
+    )
+    .bind(outcome)
+    .bind(now)
+    .bind(error_kind)
+    .bind(error_message)
+    .bind(id.to_string())
+    .bind(attempt)
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
+
+/// Paths are stored as text. A path that is not valid Unicode (possible on
+/// Linux) is stored lossily; the job still runs from its spec JSON.
+fn path_text(path: &Path) -> String {
+    path.to_string_lossy().into_owned()
+}
+
+/// Runs `operation` again while SQLite reports the database busy or locked.
+/// The busy timeout already waits inside SQLite; this covers the cases where
+/// SQLite returns busy at once (a WAL snapshot conflict or a checkpoint).
+async fn retry_busy<T, F, Fut>(mut operation: F) -> Result<T, StoreError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, StoreError>>,
+{
+    let mut tries = 0;
+    loop {
+        match operation().await {
+            Err(err) if is_busy(&err) && tries < BUSY_RETRIES => {
+                tries += 1;
+                tracing::warn!(tries, error = %err, "history database busy; trying again");
+                let jitter = rand::random_range(0..50);
+                tokio::time::sleep(Duration::from_millis(50 * u64::from(tries) + jitter)).await;
+            }
+            other => return other,
+        }
+    }
+}
+
+fn is_busy(err: &StoreError) -> bool {
+    let sql = match err {
+        StoreError::Query(sql) => sql,
+        StoreError::Migrate(sqlx::migrate::MigrateError::Execute(sql)) => sql,
+        _ => return false,
+    };
+    match sql {
+        sqlx::Error::Database(db) => {
+            let code = db.code().and_then(|c| c.parse::<i32>().ok()).unwrap_or(0);
+            // SQLITE_BUSY (5) and SQLITE_LOCKED (6), with their extended codes.
+            matches!(code & 0xff, 5 | 6)
+        }
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_first_opens_both_migrate() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("segue.db");
+        let (a, b, c) = tokio::join!(Store::open(&path), Store::open(&path), Store::open(&path));
+        for store in [a, b, c] {
+            let store = store.expect("every concurrent open succeeds");
+            let jobs = store.list_jobs(&JobFilter::default()).await.unwrap();
+            assert!(jobs.is_empty());
+        }
+    }
+
+    #[tokio::test]
+    async fn find_job_reports_missing_prefix() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("segue.db")).await.unwrap();
+        let err = store.find_job("abcd1234").await.unwrap_err();
+        assert!(matches!(err, StoreError::NotFound(_)), "{err}");
+        assert!(err.to_string().contains("segue history"));
+    }
+}
