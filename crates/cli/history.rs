@@ -1,0 +1,180 @@
+//! `segue history` and `segue show`: reading the store for people and
+//! scripts.
+
+use anyhow::{Result, bail};
+use segue_engine::{JobFilter, JobRecord, JobState, Store};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use crate::args::HistoryArgs;
+use crate::exit::UsageError;
+
+/// Builds the store filter from the command's flags.
+pub(crate) fn filter(args: &HistoryArgs) -> Result<JobFilter> {
+    let mut states = Vec::new();
+    for state in &args.state {
+        states.push(state.parse::<JobState>().map_err(UsageError)?);
+    }
+    let kind = match &args.kind {
+        Some(kind) => Some(
+            kind.parse::<segue_render::TransitionKind>()
+                .map_err(|err| UsageError(format!("invalid --type {kind:?}: {err}")))?
+                .to_string(),
+        ),
+        None => None,
+    };
+    let since_ms = args.since.as_deref().map(parse_since).transpose()?;
+    Ok(JobFilter {
+        states,
+        kind,
+        provider: args.provider.clone(),
+        since_ms,
+        name_contains: args.name.clone(),
+        limit: Some(args.limit),
+    })
+}
+
+/// Parses `30m`, `24h`, `7d` (ago) or a date `2026-12-01` (UTC midnight).
+fn parse_since(text: &str) -> Result<i64> {
+    let now = segue_engine::store::now_ms();
+    let text = text.trim();
+    let unit_ms = match text.chars().last() {
+        Some('m') => Some(60_000),
+        Some('h') => Some(3_600_000),
+        Some('d') => Some(86_400_000),
+        _ => None,
+    };
+    if let Some(unit_ms) = unit_ms
+        && let Ok(count) = text[..text.len() - 1].parse::<i64>()
+    {
+        return Ok(now - count * unit_ms);
+    }
+    let format = time::macros::format_description!("[year]-[month]-[day]");
+    match time::Date::parse(text, &format) {
+        Ok(date) => Ok(date.midnight().assume_utc().unix_timestamp() * 1000),
+        Err(_) => bail!(UsageError(format!(
+            "invalid --since {text:?}; use a period such as 30m, 24h or 7d, or a date such as 2026-12-01"
+        ))),
+    }
+}
+
+fn time_text(ms: i64) -> String {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .ok()
+        .and_then(|t| t.format(&Rfc3339).ok())
+        .unwrap_or_else(|| ms.to_string())
+}
+
+fn short_time(ms: i64) -> String {
+    let full = time_text(ms);
+    // 2026-12-04T15:07:25.123Z -> 2026-12-04 15:07
+    full.get(..16).map(|s| s.replace('T', " ")).unwrap_or(full)
+}
+
+/// Prints jobs as a table, one row each.
+pub(crate) fn print_table(jobs: &[JobRecord]) {
+    if jobs.is_empty() {
+        eprintln!("no jobs match");
+        return;
+    }
+    println!(
+        "{:<8}  {:<9}  {:<13}  {:>4}  {:<8}  {:>4}  {:<16}  NAME: OUTPUT OR ERROR",
+        "ID", "STATE", "TYPE", "SEC", "PROVIDER", "TRY", "CREATED (UTC)"
+    );
+    for job in jobs {
+        let detail = match (&job.output, &job.error_message) {
+            (Some(output), _) if job.state == JobState::Succeeded => {
+                output.path.display().to_string()
+            }
+            (_, Some(error)) if job.state.is_terminal() || job.state == JobState::Retrying => {
+                error.clone()
+            }
+            _ => job.stage.map(|s| format!("{s} {:.0}%", job.progress * 100.0)).unwrap_or_default(),
+        };
+        println!(
+            "{:<8}  {:<9}  {:<13}  {:>4}  {:<8}  {:>4}  {:<16}  {}: {}",
+            job.id.short(),
+            job.state,
+            job.spec.kind,
+            job.spec.output.duration_s,
+            job.provider,
+            format!("{}/{}", job.attempt, job.max_attempts),
+            short_time(job.created_at),
+            job.spec.name,
+            detail
+        );
+    }
+}
+
+/// Prints one job in full.
+pub(crate) async fn print_job(store: &Store, job: &JobRecord, json: bool) -> Result<()> {
+    let attempts = store.attempts(job.id).await?;
+    if json {
+        let value = serde_json::json!({ "job": job, "attempts": attempts });
+        println!("{}", serde_json::to_string_pretty(&value)?);
+        return Ok(());
+    }
+    let spec = &job.spec;
+    let out = &spec.output;
+    println!("job        {}", job.id);
+    println!("name       {}", spec.name);
+    println!(
+        "state      {}{}",
+        job.state,
+        job.stage.map(|s| format!(" ({s})")).unwrap_or_default()
+    );
+    println!("front      {}", spec.front.display());
+    println!("tail       {}", spec.tail.display());
+    println!("type       {} ({})", spec.kind, spec.kind.description());
+    println!("duration   {} s", out.duration_s);
+    println!("output     {} {} {} fps, fit {}", out.aspect, out.resolution, out.fps, out.fit);
+    println!("provider   {} / {}", spec.provider, spec.model);
+    if !spec.prompt.is_empty() {
+        println!("prompt     {}", spec.prompt);
+    }
+    if !spec.negative_prompt.is_empty() {
+        println!("negative   {}", spec.negative_prompt);
+    }
+    if let Some(seed) = spec.seed {
+        println!("seed       {seed}");
+    }
+    println!("created    {}", time_text(job.created_at));
+    if let Some(finished) = job.finished_at {
+        println!("finished   {}", time_text(finished));
+    }
+    if let Some(request_id) = &job.provider_request_id {
+        println!("request id {request_id}");
+    }
+    match &job.output {
+        Some(o) => println!(
+            "clip       {} ({} bytes, {}x{}, {:.3} s, {:.2} fps, {} frames, sha256 {})",
+            o.path.display(),
+            o.bytes,
+            o.width,
+            o.height,
+            o.duration_s,
+            o.fps,
+            o.frames,
+            o.sha256
+        ),
+        None => println!("clip       {} (not written yet)", job.output_path.display()),
+    }
+    if let Some(error) = &job.error_message {
+        println!("error      [{}] {error}", job.error_kind.as_deref().unwrap_or("unknown"));
+    }
+    println!("attempts   {} of {} used", job.charged_attempts, job.max_attempts);
+    for attempt in &attempts {
+        let took = attempt
+            .finished_at
+            .map(|end| format!(", {:.1} s", (end - attempt.started_at) as f64 / 1000.0))
+            .unwrap_or_default();
+        let error = attempt.error_message.as_deref().map(|e| format!(": {e}")).unwrap_or_default();
+        println!(
+            "  #{} {} at {}{took}{error}",
+            attempt.number,
+            attempt.outcome,
+            time_text(attempt.started_at)
+        );
+    }
+    Ok(())
+}
