@@ -170,6 +170,12 @@ async fn run_requests(
     requests: Vec<(JobRequest, OutputTarget)>,
     display: Display,
 ) -> Result<ExitCode> {
+    let orphans = engine.orphan_count().await?;
+    if orphans > 0 && display != Display::Json {
+        eprintln!(
+            "note: {orphans} unfinished jobs belong to a segue process that stopped; run `segue resume` to finish them"
+        );
+    }
     let events = engine.subscribe();
     let ids = engine.enqueue(requests).await?;
     let summary = run::follow(engine, events, &ids, display).await?;

@@ -321,9 +321,10 @@ impl ProgressView {
     fn show_bar(&mut self, event: &JobEvent) {
         let id = event.job_id();
         let (Some(multi), Some(overall)) = (&self.multi, &self.overall) else { return };
-        let style = ProgressStyle::with_template("{prefix:>10} [{bar:30}] {percent:>3}% {msg}")
-            .expect("valid template")
-            .progress_chars("=> ");
+        let style =
+            ProgressStyle::with_template("{prefix:>10} [{bar:30}] {percent:>3}% {wide_msg}")
+                .expect("valid template")
+                .progress_chars("=> ");
         let name = self.names.get(&id).cloned().unwrap_or_default();
         let bar = self.bars.entry(id).or_insert_with(|| {
             let bar = multi.insert_before(overall, ProgressBar::new(1000));
@@ -363,7 +364,7 @@ impl ProgressView {
                 if matches!(event, JobEvent::Succeeded { .. }) {
                     bar.set_position(1000);
                 }
-                bar.finish_with_message(format!("{name} {text}"));
+                bar.finish_with_message(text);
                 overall.inc(1);
             }
         }

@@ -381,6 +381,18 @@ impl Engine {
         Ok(adopted)
     }
 
+    /// Counts the unfinished jobs owned by processes that are no longer
+    /// running, without taking them over.
+    pub async fn orphan_count(&self) -> Result<usize, StoreError> {
+        let mut count = 0;
+        for other in self.inner.store.other_runners(self.runner_id()).await? {
+            if !runner::is_alive(&self.inner.config.data_dir, &other) {
+                count += self.inner.store.runner_jobs(&other).await?.len();
+            }
+        }
+        Ok(count)
+    }
+
     /// Waits until every job this process owns has reached a terminal state.
     pub async fn wait_idle(&self) {
         loop {
