@@ -304,6 +304,11 @@ impl ProgressView {
                 format!("{stage} {:.0}%", fraction * 100.0)
             }
             JobEvent::Warning { message, .. } => format!("warning: {message}"),
+            JobEvent::QueuePosition { position, .. } => {
+                format!("in the provider's queue at position {position}")
+            }
+            JobEvent::ProviderLog { message, .. } => format!("provider: {message}"),
+            JobEvent::NeedsAction { state, error, .. } => format!("{state}: {error}"),
             JobEvent::Retrying { attempt, delay_ms, error, .. } => {
                 format!(
                     "attempt {attempt} failed: {error}; retrying in {:.1} s",
@@ -343,6 +348,10 @@ impl ProgressView {
                 bar.set_message(format!("{name} ({stage})"));
             }
             JobEvent::Warning { message, .. } => bar.set_message(format!("{name}: {message}")),
+            JobEvent::QueuePosition { position, .. } => {
+                bar.set_message(format!("{name} (in provider queue, position {position})"));
+            }
+            JobEvent::ProviderLog { message, .. } => bar.set_message(format!("{name}: {message}")),
             JobEvent::Retrying { error, delay_ms, .. } => {
                 bar.set_message(format!(
                     "{name}: retry in {:.1} s: {error}",
@@ -352,13 +361,15 @@ impl ProgressView {
             JobEvent::Succeeded { .. }
             | JobEvent::Failed { .. }
             | JobEvent::TimedOut { .. }
-            | JobEvent::Cancelled { .. } => {
+            | JobEvent::Cancelled { .. }
+            | JobEvent::NeedsAction { .. } => {
                 let text = match event {
                     JobEvent::Succeeded { output, .. } => {
                         format!("done: {}", output.path.display())
                     }
                     JobEvent::Failed { error, .. } => format!("FAILED: {error}"),
                     JobEvent::TimedOut { error, .. } => format!("TIMED OUT: {error}"),
+                    JobEvent::NeedsAction { state, error, .. } => format!("{state}: {error}"),
                     _ => "cancelled".to_string(),
                 };
                 if matches!(event, JobEvent::Succeeded { .. }) {

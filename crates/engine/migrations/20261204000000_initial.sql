@@ -28,7 +28,8 @@ CREATE TABLE jobs (
     provider            TEXT NOT NULL,
     state               TEXT NOT NULL CHECK (state IN
                           ('queued', 'running', 'retrying', 'succeeded',
-                           'failed', 'cancelled', 'timed_out')),
+                           'failed', 'cancelled', 'timed_out',
+                           'remote_expired', 'submit_unknown')),
     stage               TEXT,
     progress            REAL NOT NULL DEFAULT 0,
     -- Attempts started, and attempts that ended in an error and count
@@ -48,6 +49,15 @@ CREATE TABLE jobs (
     error_kind          TEXT,
     error_message       TEXT,
     provider_request_id TEXT,
+    -- Set just before a hosted provider's submit request and cleared when
+    -- its request id is stored: a job found with this set and no request id
+    -- may or may not have been accepted (and billed).
+    submit_started_at   INTEGER,
+    -- The provider's result JSON (for hosted models, the video URL), stored
+    -- as soon as it is fetched.
+    provider_result     TEXT,
+    -- Estimated price in US dollars, when the provider's price is known.
+    price_estimate_usd  REAL,
     created_at          INTEGER NOT NULL,
     updated_at          INTEGER NOT NULL,
     started_at          INTEGER,

@@ -38,6 +38,20 @@ pub enum JobEvent {
         /// Fraction of the stage done, 0 to 1.
         fraction: f64,
     },
+    /// A hosted job's position in its provider's queue changed (0 = next).
+    QueuePosition {
+        /// Job id.
+        job_id: JobId,
+        /// Requests ahead of this one.
+        position: u32,
+    },
+    /// A hosted provider sent a log line for the job.
+    ProviderLog {
+        /// Job id.
+        job_id: JobId,
+        /// The provider's log text.
+        message: String,
+    },
     /// A running attempt passed its soft time limit; the provider was asked
     /// to stop.
     Warning {
@@ -86,6 +100,15 @@ pub enum JobEvent {
         /// Job id.
         job_id: JobId,
     },
+    /// A hosted job ended in `remote_expired` or `submit_unknown`.
+    NeedsAction {
+        /// Job id.
+        job_id: JobId,
+        /// `remote_expired` or `submit_unknown`.
+        state: crate::job::JobState,
+        /// What happened and what to do.
+        error: String,
+    },
 }
 
 impl JobEvent {
@@ -95,12 +118,15 @@ impl JobEvent {
             JobEvent::Queued { job_id, .. }
             | JobEvent::Started { job_id, .. }
             | JobEvent::Progress { job_id, .. }
+            | JobEvent::QueuePosition { job_id, .. }
+            | JobEvent::ProviderLog { job_id, .. }
             | JobEvent::Warning { job_id, .. }
             | JobEvent::Retrying { job_id, .. }
             | JobEvent::Succeeded { job_id, .. }
             | JobEvent::Failed { job_id, .. }
             | JobEvent::TimedOut { job_id, .. }
-            | JobEvent::Cancelled { job_id } => *job_id,
+            | JobEvent::Cancelled { job_id }
+            | JobEvent::NeedsAction { job_id, .. } => *job_id,
         }
     }
 
@@ -112,6 +138,7 @@ impl JobEvent {
                 | JobEvent::Failed { .. }
                 | JobEvent::TimedOut { .. }
                 | JobEvent::Cancelled { .. }
+                | JobEvent::NeedsAction { .. }
         )
     }
 }

@@ -76,13 +76,21 @@ pub enum JobState {
     Failed,
     /// Cancelled by the user.
     Cancelled,
-    /// An attempt passed the hard time limit.
+    /// An attempt passed the hard time limit, or a hosted job never left
+    /// the provider's queue before its start deadline.
     TimedOut,
+    /// The hosted provider finished the clip, but its copy expired before it
+    /// was downloaded; running the job again regenerates it.
+    RemoteExpired,
+    /// The process stopped (or the connection broke) while a hosted submit
+    /// was in flight, so whether the provider accepted and bills the request
+    /// is unknown. The job is not submitted again on its own; `retry` does.
+    SubmitUnknown,
 }
 
 impl JobState {
     /// All states, in lifecycle order.
-    pub const ALL: [JobState; 7] = [
+    pub const ALL: [JobState; 9] = [
         JobState::Queued,
         JobState::Running,
         JobState::Retrying,
@@ -90,6 +98,8 @@ impl JobState {
         JobState::Failed,
         JobState::Cancelled,
         JobState::TimedOut,
+        JobState::RemoteExpired,
+        JobState::SubmitUnknown,
     ];
 
     /// Returns the name stored in SQLite and shown to users.
@@ -102,15 +112,14 @@ impl JobState {
             JobState::Failed => "failed",
             JobState::Cancelled => "cancelled",
             JobState::TimedOut => "timed_out",
+            JobState::RemoteExpired => "remote_expired",
+            JobState::SubmitUnknown => "submit_unknown",
         }
     }
 
     /// Whether the job will not change again unless the user retries it.
     pub fn is_terminal(self) -> bool {
-        matches!(
-            self,
-            JobState::Succeeded | JobState::Failed | JobState::Cancelled | JobState::TimedOut
-        )
+        !matches!(self, JobState::Queued | JobState::Running | JobState::Retrying)
     }
 }
 
@@ -140,6 +149,8 @@ pub enum Stage {
     Preparing,
     /// Sending the images to a hosted provider.
     Uploading,
+    /// Sending the generation request to a hosted provider.
+    Submitting,
     /// Waiting in a hosted provider's queue.
     InProviderQueue,
     /// Rendering or generating frames.
@@ -156,6 +167,7 @@ impl Stage {
         match self {
             Stage::Preparing => "preparing",
             Stage::Uploading => "uploading",
+            Stage::Submitting => "submitting",
             Stage::InProviderQueue => "in_provider_queue",
             Stage::Generating => "generating",
             Stage::Downloading => "downloading",
@@ -168,6 +180,7 @@ impl Stage {
         [
             Stage::Preparing,
             Stage::Uploading,
+            Stage::Submitting,
             Stage::InProviderQueue,
             Stage::Generating,
             Stage::Downloading,
@@ -205,6 +218,12 @@ pub enum ErrorKind {
     Cancelled,
     /// The process that ran the job stopped mid-attempt.
     Interrupted,
+    /// The provider's API key is missing or was rejected.
+    Auth,
+    /// The provider's copy of the result expired before it was fetched.
+    RemoteExpired,
+    /// A submit was in flight when the connection or the process died.
+    SubmitUnknown,
 }
 
 impl ErrorKind {
@@ -219,6 +238,9 @@ impl ErrorKind {
             ErrorKind::BadOutput => "bad_output",
             ErrorKind::Cancelled => "cancelled",
             ErrorKind::Interrupted => "interrupted",
+            ErrorKind::Auth => "auth",
+            ErrorKind::RemoteExpired => "remote_expired",
+            ErrorKind::SubmitUnknown => "submit_unknown",
         }
     }
 }

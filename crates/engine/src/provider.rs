@@ -73,10 +73,11 @@ pub struct Generated {
 }
 
 /// Progress message from a generator to the queue.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct ProgressUpdate {
-    pub(crate) stage: Stage,
-    pub(crate) fraction: f64,
+#[derive(Clone, Debug)]
+pub(crate) enum ProgressUpdate {
+    Stage { stage: Stage, fraction: f64 },
+    QueuePosition(u32),
+    Log(String),
 }
 
 /// Channel through which a generator reports progress and request ids.
@@ -102,7 +103,25 @@ impl Reporter {
     /// and non-blocking: callable from a rendering thread once per frame.
     pub fn progress(&self, stage: Stage, fraction: f64) {
         let fraction = fraction.clamp(0.0, 1.0);
-        let _ = self.progress.send(ProgressUpdate { stage, fraction });
+        let _ = self.progress.send(ProgressUpdate::Stage { stage, fraction });
+    }
+
+    /// Reports the job's position in a hosted provider's queue (0 = next).
+    pub fn queue_position(&self, position: u32) {
+        let _ = self.progress.send(ProgressUpdate::QueuePosition(position));
+    }
+
+    /// Reports one log line from a hosted provider.
+    pub fn provider_log(&self, line: impl Into<String>) {
+        let _ = self.progress.send(ProgressUpdate::Log(line.into()));
+    }
+
+    /// Journals that a submit request is about to be sent. Returns once it
+    /// is committed. A job that dies between this call and
+    /// [`Reporter::request_id`] ends as `submit_unknown` on resume instead of
+    /// being submitted (and paid for) again.
+    pub async fn submitting(&self) -> Result<(), StoreError> {
+        self.store.set_submitting(self.job_id).await
     }
 
     /// Stores a hosted provider's request id. Returns once it is committed,
@@ -110,6 +129,12 @@ impl Reporter {
     /// a new one.
     pub async fn request_id(&self, request_id: &str) -> Result<(), StoreError> {
         self.store.set_request_id(self.job_id, self.attempt, request_id).await
+    }
+
+    /// Stores a hosted provider's result JSON (its video URL) as soon as it
+    /// is fetched, so a restart can download it without fetching it again.
+    pub async fn provider_result(&self, result: &str) -> Result<(), StoreError> {
+        self.store.set_provider_result(self.job_id, result).await
     }
 }
 
@@ -135,6 +160,8 @@ pub struct AttemptContext {
     /// Request id stored by an earlier attempt or process, to resume instead
     /// of submitting again.
     pub resume_request_id: Option<String>,
+    /// Result JSON stored by an earlier attempt or process.
+    pub resume_result: Option<String>,
 }
 
 /// A source of transition clips.
@@ -153,6 +180,11 @@ pub trait Generator: Send + Sync + 'static {
     /// rejected before anything runs or is paid for.
     fn check(&self, _spec: &JobSpec) -> Result<(), GenerateError> {
         Ok(())
+    }
+
+    /// Estimates the price of one job in US dollars, when it is known.
+    fn estimate_price(&self, _spec: &JobSpec) -> Option<f64> {
+        None
     }
 
     /// Runs one attempt: writes the clip to `ctx.output`.

@@ -28,7 +28,9 @@ use crate::event::JobEvent;
 use crate::job::{ErrorKind, JobDefaults, JobId, JobRequest, JobState, RequestError, Stage};
 use crate::limiter::{Limiter, Permit};
 use crate::output;
-use crate::provider::{AttemptContext, ErrorClass, GenerateError, Generator, Reporter};
+use crate::provider::{
+    AttemptContext, ErrorClass, GenerateError, Generator, ProgressUpdate, Reporter,
+};
 use crate::retry::RetryPolicy;
 use crate::runner::{self, RunnerLock};
 use crate::store::{AttemptFailure, JobRecord, NewJob, Store, StoreError, now_ms};
@@ -261,6 +263,7 @@ impl Engine {
             slot.generator
                 .check(&spec)
                 .map_err(|source| EnqueueError::Rejected { index, source })?;
+            let price_estimate_usd = slot.generator.estimate_price(&spec);
             let output_path = self.reserve_output(&spec.name, target, &reserved).await?;
             reserved.insert(output_path.clone());
             jobs.push(NewJob {
@@ -271,6 +274,7 @@ impl Engine {
                 soft_limit: config.soft_limit,
                 hard_limit: config.hard_limit,
                 runner_id: self.runner_id().to_string(),
+                price_estimate_usd,
             });
         }
         self.inner.store.insert_jobs(&jobs).await?;
@@ -576,6 +580,7 @@ async fn attempt_body(
         reporter: Reporter::new(id, attempt, inner.store.clone(), progress_tx),
         parallelism,
         resume_request_id: record.provider_request_id.clone(),
+        resume_result: record.provider_result.clone(),
     };
     let cancel = inner.token(id);
     let limits =
@@ -613,7 +618,7 @@ async fn supervise(
     ctx: &AttemptContext,
     cancel: &CancellationToken,
     (soft_limit, hard_limit): (Duration, Duration),
-    mut progress_rx: mpsc::UnboundedReceiver<crate::provider::ProgressUpdate>,
+    mut progress_rx: mpsc::UnboundedReceiver<ProgressUpdate>,
 ) -> (Ending, bool) {
     let started = Instant::now();
     let soft_deadline = started + soft_limit;
@@ -627,12 +632,24 @@ async fn supervise(
         tokio::select! {
             result = &mut generation => break Ending::Finished(result),
             Some(update) = progress_rx.recv() => {
-                inner.emit(JobEvent::Progress { job_id: ctx.job_id, stage: update.stage, fraction: update.fraction });
-                let stage_changed = last_stage != Some(update.stage);
+                let (stage, fraction) = match update {
+                    ProgressUpdate::Stage { stage, fraction } => (stage, fraction),
+                    ProgressUpdate::QueuePosition(position) => {
+                        inner.emit(JobEvent::QueuePosition { job_id: ctx.job_id, position });
+                        continue;
+                    }
+                    ProgressUpdate::Log(message) => {
+                        tracing::debug!(provider_log = %message);
+                        inner.emit(JobEvent::ProviderLog { job_id: ctx.job_id, message });
+                        continue;
+                    }
+                };
+                inner.emit(JobEvent::Progress { job_id: ctx.job_id, stage, fraction });
+                let stage_changed = last_stage != Some(stage);
                 if stage_changed || last_store.elapsed() >= PROGRESS_STORE_INTERVAL {
-                    last_stage = Some(update.stage);
+                    last_stage = Some(stage);
                     last_store = Instant::now();
-                    if let Err(err) = inner.store.set_stage(ctx.job_id, update.stage, update.fraction).await {
+                    if let Err(err) = inner.store.set_stage(ctx.job_id, stage, fraction).await {
                         tracing::warn!(error = %err, "cannot store progress");
                     }
                 }
@@ -769,10 +786,21 @@ async fn record_error(
         } else {
             err.message.clone()
         };
-        let failure = terminal(JobState::Failed, "failed", err.kind, &message, true);
+        let (state, outcome) = match err.kind {
+            ErrorKind::Timeout => (JobState::TimedOut, "timed_out"),
+            ErrorKind::RemoteExpired => (JobState::RemoteExpired, "remote_expired"),
+            ErrorKind::SubmitUnknown => (JobState::SubmitUnknown, "submit_unknown"),
+            _ => (JobState::Failed, "failed"),
+        };
+        let failure = terminal(state, outcome, err.kind, &message, true);
         inner.store.finish_failed(id, attempt, &failure).await?;
-        tracing::error!(kind = %err.kind, error = %message, "job failed");
-        inner.emit(JobEvent::Failed { job_id: id, kind: err.kind, error: message });
+        tracing::error!(kind = %err.kind, error = %message, state = %state, "job failed");
+        let event = match state {
+            JobState::TimedOut => JobEvent::TimedOut { job_id: id, error: message },
+            JobState::Failed => JobEvent::Failed { job_id: id, kind: err.kind, error: message },
+            _ => JobEvent::NeedsAction { job_id: id, state, error: message },
+        };
+        inner.emit(event);
         inner.mark_done(id);
         return Ok(());
     };

@@ -23,6 +23,10 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 const BUSY_TIMEOUT: Duration = Duration::from_secs(15);
 /// How often a write is tried again after SQLite still reports busy.
 const BUSY_RETRIES: u32 = 20;
+/// Error text of a job whose hosted submit outcome is unknown.
+pub const SUBMIT_UNKNOWN_MESSAGE: &str = "the connection or the process stopped while the request \
+     was being submitted, so whether the provider accepted (and bills) it is unknown; check the \
+     provider's dashboard, then run `segue retry` to submit it again";
 
 /// A failed store operation.
 #[derive(Debug, thiserror::Error)]
@@ -121,6 +125,12 @@ pub struct JobRecord {
     pub error_message: Option<String>,
     /// Hosted provider's request id.
     pub provider_request_id: Option<String>,
+    /// Unix ms at which a hosted submit started and had no reply yet.
+    pub submit_started_at: Option<i64>,
+    /// Hosted provider's result JSON, stored as soon as it was fetched.
+    pub provider_result: Option<String>,
+    /// Estimated price in US dollars.
+    pub price_estimate_usd: Option<f64>,
     /// Unix ms.
     pub created_at: i64,
     /// Unix ms.
@@ -172,6 +182,8 @@ pub struct NewJob {
     pub hard_limit: Duration,
     /// Owning process.
     pub runner_id: String,
+    /// Estimated price in US dollars, when known.
+    pub price_estimate_usd: Option<f64>,
 }
 
 /// Outcome of an attempt that did not succeed.
@@ -359,7 +371,39 @@ impl Store {
         .await
     }
 
-    /// Records a hosted provider's request id on the job and the attempt.
+    /// Journals that a hosted submit request is about to be sent.
+    pub async fn set_submitting(&self, id: JobId) -> Result<(), StoreError> {
+        retry_busy(|| async {
+            let now = now_ms();
+            sqlx::query(
+                "UPDATE jobs SET submit_started_at = ?1, stage = 'submitting', updated_at = ?1
+                 WHERE id = ?2",
+            )
+            .bind(now)
+            .bind(id.to_string())
+            .execute(&self.pool)
+            .await?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Stores a hosted provider's result JSON.
+    pub async fn set_provider_result(&self, id: JobId, result: &str) -> Result<(), StoreError> {
+        retry_busy(|| async {
+            sqlx::query("UPDATE jobs SET provider_result = ?1, updated_at = ?2 WHERE id = ?3")
+                .bind(result)
+                .bind(now_ms())
+                .bind(id.to_string())
+                .execute(&self.pool)
+                .await?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Records a hosted provider's request id on the job and the attempt,
+    /// and closes the submit journal entry.
     pub async fn set_request_id(
         &self,
         id: JobId,
@@ -368,7 +412,10 @@ impl Store {
     ) -> Result<(), StoreError> {
         retry_busy(|| async {
             let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-            sqlx::query("UPDATE jobs SET provider_request_id = ?1, updated_at = ?2 WHERE id = ?3")
+            sqlx::query(
+                "UPDATE jobs SET provider_request_id = ?1, submit_started_at = NULL, updated_at = ?2
+                 WHERE id = ?3",
+            )
                 .bind(request_id)
                 .bind(now_ms())
                 .bind(id.to_string())
@@ -509,7 +556,7 @@ impl Store {
         retry_busy(|| async {
             let done = sqlx::query(
                 "UPDATE jobs SET cancel_requested = 1, updated_at = ?1
-                 WHERE id = ?2 AND state NOT IN ('succeeded', 'failed', 'cancelled', 'timed_out')",
+                 WHERE id = ?2 AND state IN ('queued', 'running', 'retrying')",
             )
             .bind(now_ms())
             .bind(id.to_string())
@@ -546,13 +593,38 @@ impl Store {
     }
 
     /// Takes over the unfinished jobs of a runner that is no longer alive.
-    /// Running attempts are closed as interrupted (not charged) and their
-    /// jobs queued again; retrying jobs keep their backoff. Returns the ids
-    /// taken over.
+    /// A job that died with a hosted submit in flight and no request id
+    /// moves to `submit_unknown` instead, because submitting it again could
+    /// pay twice. Other running attempts are closed as interrupted (not
+    /// charged) and their jobs queued again; retrying jobs keep their
+    /// backoff. Returns the ids taken over.
     pub async fn adopt(&self, dead_runner: &str, me: &str) -> Result<Vec<JobId>, StoreError> {
         retry_busy(|| async {
             let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
             let now = now_ms();
+            sqlx::query(
+                "UPDATE attempts SET outcome = 'submit_unknown', finished_at = ?1,
+                    error_kind = 'submit_unknown', error_message = ?3
+                 WHERE outcome = 'running' AND job_id IN
+                   (SELECT id FROM jobs WHERE runner_id = ?2 AND state = 'running'
+                      AND submit_started_at IS NOT NULL AND provider_request_id IS NULL)",
+            )
+            .bind(now)
+            .bind(dead_runner)
+            .bind(SUBMIT_UNKNOWN_MESSAGE)
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query(
+                "UPDATE jobs SET state = 'submit_unknown', stage = NULL, updated_at = ?1,
+                    finished_at = ?1, error_kind = 'submit_unknown', error_message = ?3
+                 WHERE runner_id = ?2 AND state = 'running'
+                   AND submit_started_at IS NOT NULL AND provider_request_id IS NULL",
+            )
+            .bind(now)
+            .bind(dead_runner)
+            .bind(SUBMIT_UNKNOWN_MESSAGE)
+            .execute(&mut *tx)
+            .await?;
             sqlx::query(
                 "UPDATE attempts SET outcome = 'interrupted', finished_at = ?1,
                     error_kind = 'interrupted',
@@ -583,8 +655,9 @@ impl Store {
     }
 
     /// Queues a finished job again under `me`, with `extra_attempts` more
-    /// attempts than it has used. Returns false when the job is not in a
-    /// terminal state.
+    /// attempts than it has used. A hosted job is submitted anew: its old
+    /// request id and result are cleared. Returns false when the job is not
+    /// in a terminal state.
     pub async fn reset_for_retry(
         &self,
         id: JobId,
@@ -595,8 +668,9 @@ impl Store {
             let done = sqlx::query(
                 "UPDATE jobs SET state = 'queued', stage = NULL, progress = 0, runner_id = ?1,
                     cancel_requested = 0, max_attempts = charged_attempts + ?2, finished_at = NULL,
-                    next_attempt_at = NULL, updated_at = ?3
-                 WHERE id = ?4 AND state IN ('failed', 'cancelled', 'timed_out', 'succeeded')",
+                    next_attempt_at = NULL, updated_at = ?3, provider_request_id = NULL,
+                    provider_result = NULL, submit_started_at = NULL
+                 WHERE id = ?4 AND state NOT IN ('queued', 'running', 'retrying')",
             )
             .bind(me)
             .bind(extra_attempts)
@@ -613,7 +687,8 @@ impl Store {
     /// `path` as its output.
     pub async fn output_path_taken(&self, path: &Path) -> Result<bool, StoreError> {
         let row = sqlx::query(
-            "SELECT 1 FROM jobs WHERE output_path = ?1 AND state NOT IN ('failed', 'cancelled', 'timed_out')
+            "SELECT 1 FROM jobs WHERE output_path = ?1
+               AND state IN ('queued', 'running', 'retrying', 'succeeded')
              LIMIT 1",
         )
         .bind(path_text(path))
@@ -719,7 +794,8 @@ impl Store {
 const JOB_SELECT: &str = "SELECT j.id, j.seq, j.provider, j.state, j.stage, j.progress, j.attempt,
     j.charged_attempts, j.max_attempts, j.soft_limit_ms, j.hard_limit_ms, j.spec_json,
     j.output_path, j.runner_id, j.cancel_requested, j.next_attempt_at, j.error_kind,
-    j.error_message, j.provider_request_id, j.created_at, j.updated_at, j.started_at,
+    j.error_message, j.provider_request_id, j.submit_started_at, j.provider_result,
+    j.price_estimate_usd, j.created_at, j.updated_at, j.started_at,
     j.finished_at, j.output_bytes, j.output_duration_s, j.output_width, j.output_height,
     j.output_fps, j.output_frames, j.output_sha256
     FROM jobs j JOIN transitions t ON t.id = j.transition_id";
@@ -762,6 +838,9 @@ fn job_from_row(row: &SqliteRow) -> Result<JobRecord, StoreError> {
         error_kind: row.get("error_kind"),
         error_message: row.get("error_message"),
         provider_request_id: row.get("provider_request_id"),
+        submit_started_at: row.get("submit_started_at"),
+        provider_result: row.get("provider_result"),
+        price_estimate_usd: row.get("price_estimate_usd"),
         created_at: row.get("created_at"),
         updated_at: row.get("updated_at"),
         started_at: row.get("started_at"),
@@ -800,8 +879,9 @@ async fn insert_one(tx: &mut sqlx::SqliteConnection, job: &NewJob) -> Result<(),
     .await?;
     sqlx::query(
         "INSERT INTO jobs (id, transition_id, provider, state, max_attempts, soft_limit_ms,
-            hard_limit_ms, spec_json, output_path, runner_id, created_at, updated_at)
-         VALUES (?1, ?1, ?2, 'queued', ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9)",
+            hard_limit_ms, spec_json, output_path, runner_id, price_estimate_usd, created_at,
+            updated_at)
+         VALUES (?1, ?1, ?2, 'queued', ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10)",
     )
     .bind(job.id.to_string())
     .bind(&spec.provider)
@@ -811,6 +891,7 @@ async fn insert_one(tx: &mut sqlx::SqliteConnection, job: &NewJob) -> Result<(),
     .bind(spec_json)
     .bind(path_text(&job.output_path))
     .bind(&job.runner_id)
+    .bind(job.price_estimate_usd)
     .bind(now)
     .execute(&mut *tx)
     .await?;
@@ -899,6 +980,86 @@ mod tests {
             let jobs = store.list_jobs(&JobFilter::default()).await.unwrap();
             assert!(jobs.is_empty());
         }
+    }
+
+    fn new_job(runner: &str) -> NewJob {
+        let spec = JobSpec {
+            name: "hosted".into(),
+            front: "/f.jpg".into(),
+            tail: "/t.jpg".into(),
+            kind: segue_render::TransitionKind::Calm,
+            prompt: String::new(),
+            negative_prompt: String::new(),
+            seed: None,
+            provider: "fal".into(),
+            model: "m".into(),
+            output: segue_render::OutputSettings::default(),
+        };
+        NewJob {
+            id: JobId::new(),
+            output_path: format!("/out/{}.mp4", JobId::new()).into(),
+            spec,
+            max_attempts: 3,
+            soft_limit: Duration::from_secs(600),
+            hard_limit: Duration::from_secs(900),
+            runner_id: runner.into(),
+            price_estimate_usd: Some(0.35),
+        }
+    }
+
+    #[tokio::test]
+    async fn adopt_marks_unanswered_submit_unknown() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("segue.db")).await.unwrap();
+        let (unanswered, answered, waiting) = (new_job("dead"), new_job("dead"), new_job("dead"));
+        store.insert_jobs(&[unanswered.clone(), answered.clone(), waiting.clone()]).await.unwrap();
+        for job in [&unanswered, &answered] {
+            assert_eq!(store.start_attempt(job.id, "dead").await.unwrap(), Some(1));
+            store.set_submitting(job.id).await.unwrap();
+        }
+        store.set_request_id(answered.id, 1, "req-1").await.unwrap();
+
+        let adopted = store.adopt("dead", "me").await.unwrap();
+        assert_eq!(adopted.len(), 2);
+        assert!(!adopted.contains(&unanswered.id), "a job with an unanswered submit was requeued");
+
+        let lost = store.job(unanswered.id).await.unwrap();
+        assert_eq!(lost.state, JobState::SubmitUnknown);
+        assert!(lost.error_message.unwrap().contains("segue retry"));
+        assert_eq!(store.attempts(unanswered.id).await.unwrap()[0].outcome, "submit_unknown");
+
+        let resumed = store.job(answered.id).await.unwrap();
+        assert_eq!(resumed.state, JobState::Queued);
+        assert_eq!(resumed.provider_request_id.as_deref(), Some("req-1"));
+        assert_eq!(resumed.submit_started_at, None);
+        assert_eq!(resumed.runner_id.as_deref(), Some("me"));
+        assert_eq!(resumed.price_estimate_usd, Some(0.35));
+        assert_eq!(store.job(waiting.id).await.unwrap().state, JobState::Queued);
+    }
+
+    #[tokio::test]
+    async fn retry_clears_hosted_request() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("segue.db")).await.unwrap();
+        let job = new_job("me");
+        store.insert_jobs(std::slice::from_ref(&job)).await.unwrap();
+        store.start_attempt(job.id, "me").await.unwrap();
+        store.set_request_id(job.id, 1, "req-9").await.unwrap();
+        store.set_provider_result(job.id, r#"{"video":{"url":"http://x"}}"#).await.unwrap();
+        let failure = AttemptFailure {
+            state: JobState::RemoteExpired,
+            outcome: "remote_expired",
+            kind: ErrorKind::RemoteExpired,
+            message: "expired".into(),
+            charged: true,
+            next_attempt_at: None,
+        };
+        store.finish_failed(job.id, 1, &failure).await.unwrap();
+        assert!(store.reset_for_retry(job.id, "me", 3).await.unwrap());
+        let again = store.job(job.id).await.unwrap();
+        assert_eq!(again.state, JobState::Queued);
+        assert_eq!(again.provider_request_id, None);
+        assert_eq!(again.provider_result, None);
     }
 
     #[tokio::test]
