@@ -176,6 +176,10 @@ async fn run_requests(
             "note: {orphans} unfinished jobs belong to a segue process that stopped; run `segue resume` to finish them"
         );
     }
+    let prices = engine.estimate(&requests)?;
+    if display != Display::Json {
+        run::print_estimate(&prices);
+    }
     let events = engine.subscribe();
     let ids = engine.enqueue(requests).await?;
     let summary = run::follow(engine, events, &ids, display).await?;

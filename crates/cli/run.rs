@@ -203,6 +203,22 @@ async fn summarize(engine: &Engine, ids: &[JobId]) -> Result<Summary> {
     Ok(summary)
 }
 
+/// Prints the estimated price of a batch before it is queued, when any
+/// job has a known price (local renders are free and print nothing).
+pub(crate) fn print_estimate(prices: &[Option<f64>]) {
+    let known: Vec<f64> = prices.iter().flatten().copied().collect();
+    if known.is_empty() {
+        return;
+    }
+    let total: f64 = known.iter().sum();
+    let unknown = prices.len() - known.len();
+    let mut line = format!("estimated price: ${total:.2} for {} jobs", known.len());
+    if unknown > 0 {
+        line.push_str(&format!(" (plus {unknown} jobs whose model price is unknown)"));
+    }
+    eprintln!("{line}");
+}
+
 /// Prints the closing report: where the clips are and what failed.
 pub(crate) fn print_summary(summary: &Summary, display: Display) {
     if display == Display::Json {

@@ -244,6 +244,29 @@ impl Engine {
         &self.inner.config
     }
 
+    /// Validates `requests` as [`Engine::enqueue`] would and returns each
+    /// job's estimated price in US dollars (`None` where the provider's
+    /// price is unknown). Nothing is stored.
+    pub fn estimate(
+        &self,
+        requests: &[(JobRequest, OutputTarget)],
+    ) -> Result<Vec<Option<f64>>, EnqueueError> {
+        let mut prices = Vec::with_capacity(requests.len());
+        for (index, (request, _)) in requests.iter().enumerate() {
+            let spec = request
+                .validate(&self.inner.config.defaults)
+                .map_err(|source| EnqueueError::Request { index, source })?;
+            let slot = self.inner.slot(&spec.provider).ok_or_else(|| {
+                EnqueueError::UnknownProvider(spec.provider.clone(), self.inner.provider_names())
+            })?;
+            slot.generator
+                .check(&spec)
+                .map_err(|source| EnqueueError::Rejected { index, source })?;
+            prices.push(slot.generator.estimate_price(&spec));
+        }
+        Ok(prices)
+    }
+
     /// Validates and stores `requests` as queued jobs (all or none) and
     /// schedules them. Returns the job ids in request order.
     pub async fn enqueue(
