@@ -285,3 +285,105 @@ fn types_lists_every_kind() {
         assert!(text.contains(&kind.to_string()), "{kind} missing from {text}");
     }
 }
+
+#[test]
+fn retry_never_overwrites_another_clip() {
+    let data = tempfile::tempdir().unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let out = work.path().join("out");
+    let broken = work.path().join("front.jpg");
+    std::fs::copy(fixture("empty.jpg"), &broken).unwrap();
+    let tail = fixture("04-coffee-600x400.jpg");
+    let args = ["generate", "-d", "1", "-r", "720p", "--name", "same", "--out"];
+    let failed = segue(data.path()).args(args).arg(&out).arg(&broken).arg(&tail).output().unwrap();
+    assert_eq!(failed.status.code(), Some(1));
+    let good = run(segue(data.path())
+        .args(args)
+        .arg(&out)
+        .arg(fixture("03-astronaut-512x512.jpg"))
+        .arg(&tail));
+    assert!(good.status.success());
+    let clip = out.join("same.mp4");
+    let before = std::fs::read(&clip).unwrap();
+
+    std::fs::copy(fixture("05-mountains-1600x1200.jpg"), &broken).unwrap();
+    let history = run(segue(data.path()).args(["history", "--json", "--state", "failed"]));
+    let jobs: serde_json::Value = serde_json::from_slice(&history.stdout).unwrap();
+    let failed_id = jobs[0]["id"].as_str().unwrap().to_string();
+    assert!(
+        run(segue(data.path()).args(["retry", &failed_id, "--hard-limit", "120"])).status.success()
+    );
+    assert_eq!(std::fs::read(&clip).unwrap(), before, "retry replaced another job's clip");
+    let show = run(segue(data.path()).args(["--json", "show", &failed_id]));
+    let record: serde_json::Value = serde_json::from_slice(&show.stdout).unwrap();
+    assert_eq!(record["job"]["state"], "succeeded");
+    assert_eq!(record["job"]["output_path"], out.join("same-2.mp4").to_string_lossy().as_ref());
+    assert_eq!(record["job"]["hard_limit_ms"], 120_000, "retry ignored --hard-limit");
+
+    let succeeded =
+        run(segue(data.path()).args(["history", "--json", "--state", "succeeded", "-n", "1"]));
+    let jobs: serde_json::Value = serde_json::from_slice(&succeeded.stdout).unwrap();
+    let again =
+        segue(data.path()).args(["retry", jobs[0]["id"].as_str().unwrap()]).output().unwrap();
+    assert_eq!(again.status.code(), Some(2), "a succeeded job was run again");
+}
+
+#[test]
+fn closed_stdout_is_not_a_panic() {
+    let data = tempfile::tempdir().unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let front = fixture("04-coffee-600x400.jpg");
+    let made = run(segue(data.path())
+        .args(["generate", "-d", "1", "-r", "720p", "--out"])
+        .arg(out.path())
+        .arg(&front)
+        .arg(&front));
+    assert!(made.status.success());
+    for args in [&["history"][..], &["history", "--json"][..], &["types"][..]] {
+        let mut child = segue(data.path())
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(child.stdout.take());
+        let output = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+        assert_eq!(output.status.code(), Some(0), "{args:?}: {stderr}");
+    }
+}
+
+#[test]
+fn unwritable_output_fails_before_rendering() {
+    let data = tempfile::tempdir().unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let not_a_folder = work.path().join("afile");
+    std::fs::write(&not_a_folder, b"x").unwrap();
+    let front = fixture("04-coffee-600x400.jpg");
+    let started = std::time::Instant::now();
+    let output = segue(data.path())
+        .args(["generate", "--out"])
+        .arg(&not_a_folder)
+        .arg(&front)
+        .arg(&front)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("afile"), "{stderr}");
+    assert!(stderr.contains("not a folder"), "{stderr}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(5), "it rendered before failing");
+    let history = run(segue(data.path()).args(["history", "--json"]));
+    let jobs: serde_json::Value = serde_json::from_slice(&history.stdout).unwrap();
+    assert!(jobs.as_array().unwrap().is_empty(), "a job was queued");
+}
+
+#[test]
+fn error_chain_is_printed_once() {
+    let data = tempfile::tempdir().unwrap();
+    let front = fixture("04-coffee-600x400.jpg");
+    let output = segue(data.path()).args(["generate", "nope.jpg"]).arg(&front).output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(stderr.matches("nope.jpg").count(), 1, "{stderr}");
+}

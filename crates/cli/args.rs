@@ -117,13 +117,15 @@ pub(crate) struct RunArgs {
     #[arg(long, default_value_t = 2.0, value_name = "SECONDS")]
     pub(crate) retry_delay: f64,
 
-    /// Per attempt: after this many seconds the generator is asked to stop.
-    #[arg(long, default_value_t = 600.0, value_name = "SECONDS")]
-    pub(crate) soft_limit: f64,
+    /// Per attempt: after this many seconds the generator is asked to stop
+    /// [default: 600, or the hard limit when that is shorter].
+    #[arg(long, value_name = "SECONDS")]
+    pub(crate) soft_limit: Option<f64>,
 
-    /// Per attempt: after this many seconds the attempt ends as timed out.
-    #[arg(long, default_value_t = 900.0, value_name = "SECONDS")]
-    pub(crate) hard_limit: f64,
+    /// Per attempt: after this many seconds the attempt ends as timed out;
+    /// timed-out jobs are not retried automatically [default: 900].
+    #[arg(long, value_name = "SECONDS")]
+    pub(crate) hard_limit: Option<f64>,
 }
 
 #[derive(Debug, Args)]

@@ -43,3 +43,21 @@ pub(crate) fn code_for(err: &anyhow::Error) -> ExitCode {
     });
     if is_usage { ExitCode::Usage } else { ExitCode::Internal }
 }
+
+/// Formats an error and its causes on one line, leaving out a cause whose
+/// text the message before it already contains (many errors quote their
+/// cause, and `{:#}` would print it twice).
+pub(crate) fn describe(err: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in err.chain() {
+        let part = cause.to_string();
+        if text.contains(&part) {
+            continue;
+        }
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(&part);
+    }
+    text
+}

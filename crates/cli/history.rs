@@ -8,6 +8,7 @@ use time::format_description::well_known::Rfc3339;
 
 use crate::args::HistoryArgs;
 use crate::exit::UsageError;
+use crate::output::{errln, outln};
 
 /// Builds the store filter from the command's flags.
 pub(crate) fn filter(args: &HistoryArgs) -> Result<JobFilter> {
@@ -74,12 +75,18 @@ fn short_time(ms: i64) -> String {
 /// Prints jobs as a table, one row each.
 pub(crate) fn print_table(jobs: &[JobRecord]) {
     if jobs.is_empty() {
-        eprintln!("no jobs match");
+        errln!("no jobs match");
         return;
     }
-    println!(
+    outln!(
         "{:<8}  {:<9}  {:<13}  {:>4}  {:<8}  {:>4}  {:<16}  NAME: OUTPUT OR ERROR",
-        "ID", "STATE", "TYPE", "SEC", "PROVIDER", "TRY", "CREATED (UTC)"
+        "ID",
+        "STATE",
+        "TYPE",
+        "SEC",
+        "PROVIDER",
+        "TRY",
+        "CREATED (UTC)"
     );
     for job in jobs {
         let detail = match (&job.output, &job.error_message) {
@@ -91,11 +98,11 @@ pub(crate) fn print_table(jobs: &[JobRecord]) {
             }
             _ => job.stage.map(|s| format!("{s} {:.0}%", job.progress * 100.0)).unwrap_or_default(),
         };
-        println!(
+        outln!(
             "{:<8}  {:<9}  {:<13}  {:>4}  {:<8}  {:>4}  {:<16}  {}: {}",
             job.id.short(),
-            job.state,
-            job.spec.kind,
+            job.state.as_str(),
+            job.spec.kind.to_string(),
             job.spec.output.duration_s,
             job.provider,
             format!("{}/{}", job.attempt, job.max_attempts),
@@ -111,42 +118,39 @@ pub(crate) async fn print_job(store: &Store, job: &JobRecord, json: bool) -> Res
     let attempts = store.attempts(job.id).await?;
     if json {
         let value = serde_json::json!({ "job": job, "attempts": attempts });
-        println!("{}", serde_json::to_string_pretty(&value)?);
+        outln!("{}", serde_json::to_string_pretty(&value)?);
         return Ok(());
     }
     let spec = &job.spec;
     let out = &spec.output;
-    println!("job        {}", job.id);
-    println!("name       {}", spec.name);
-    println!(
-        "state      {}{}",
-        job.state,
-        job.stage.map(|s| format!(" ({s})")).unwrap_or_default()
-    );
-    println!("front      {}", spec.front.display());
-    println!("tail       {}", spec.tail.display());
-    println!("type       {} ({})", spec.kind, spec.kind.description());
-    println!("duration   {} s", out.duration_s);
-    println!("output     {} {} {} fps, fit {}", out.aspect, out.resolution, out.fps, out.fit);
-    println!("provider   {} / {}", spec.provider, spec.model);
+    outln!("job        {}", job.id);
+    outln!("name       {}", spec.name);
+    outln!("state      {}{}", job.state, job.stage.map(|s| format!(" ({s})")).unwrap_or_default());
+    outln!("front      {}", spec.front.display());
+    outln!("tail       {}", spec.tail.display());
+    outln!("type       {} ({})", spec.kind, spec.kind.description());
+    outln!("duration   {} s", out.duration_s);
+    outln!("output     {} {} {} fps, fit {}", out.aspect, out.resolution, out.fps, out.fit);
+    outln!("provider   {} / {}", spec.provider, spec.model);
     if !spec.prompt.is_empty() {
-        println!("prompt     {}", spec.prompt);
+        outln!("prompt     {}", spec.prompt);
     }
     if !spec.negative_prompt.is_empty() {
-        println!("negative   {}", spec.negative_prompt);
+        outln!("negative   {}", spec.negative_prompt);
     }
     if let Some(seed) = spec.seed {
-        println!("seed       {seed}");
+        outln!("seed       {seed}");
     }
-    println!("created    {}", time_text(job.created_at));
+    outln!("created    {}", time_text(job.created_at));
     if let Some(finished) = job.finished_at {
-        println!("finished   {}", time_text(finished));
+        outln!("finished   {}", time_text(finished));
     }
     if let Some(request_id) = &job.provider_request_id {
-        println!("request id {request_id}");
+        outln!("request id {request_id}");
     }
+    let finished = job.state.is_terminal();
     match &job.output {
-        Some(o) => println!(
+        Some(o) => outln!(
             "clip       {} ({} bytes, {}x{}, {:.3} s, {:.2} fps, {} frames, sha256 {})",
             o.path.display(),
             o.bytes,
@@ -157,19 +161,25 @@ pub(crate) async fn print_job(store: &Store, job: &JobRecord, json: bool) -> Res
             o.frames,
             o.sha256
         ),
-        None => println!("clip       {} (not written yet)", job.output_path.display()),
+        None if finished => outln!("clip       none ({} was reserved)", job.output_path.display()),
+        None => outln!("clip       {} (not written yet)", job.output_path.display()),
     }
     if let Some(error) = &job.error_message {
-        println!("error      [{}] {error}", job.error_kind.as_deref().unwrap_or("unknown"));
+        outln!("error      [{}] {error}", job.error_kind.as_deref().unwrap_or("unknown"));
     }
-    println!("attempts   {} of {} used", job.charged_attempts, job.max_attempts);
+    outln!(
+        "attempts   {} run, {} failed, {} failures allowed before the job fails",
+        job.attempt,
+        job.charged_attempts,
+        job.max_attempts
+    );
     for attempt in &attempts {
         let took = attempt
             .finished_at
             .map(|end| format!(", {:.1} s", (end - attempt.started_at) as f64 / 1000.0))
             .unwrap_or_default();
         let error = attempt.error_message.as_deref().map(|e| format!(": {e}")).unwrap_or_default();
-        println!(
+        outln!(
             "  #{} {} at {}{took}{error}",
             attempt.number,
             attempt.outcome,

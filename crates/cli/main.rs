@@ -3,6 +3,7 @@
 mod args;
 mod exit;
 mod history;
+mod output;
 mod run;
 
 use std::path::{Path, PathBuf};
@@ -18,6 +19,7 @@ use tracing_subscriber::util::SubscriberInitExt;
 
 use crate::args::{BatchArgs, Cli, Command, GenerateArgs, HistoryArgs, IdArgs, RetryArgs, RunArgs};
 use crate::exit::{ExitCode, UsageError};
+use crate::output::{errln, outln};
 use crate::run::{Display, Summary};
 
 /// Output folder when `--out` is not given, relative to the current folder.
@@ -30,7 +32,7 @@ fn main() -> std::process::ExitCode {
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(err) => {
-            eprintln!("error: cannot start the async runtime: {err}");
+            errln!("error: cannot start the async runtime: {err}");
             return std::process::ExitCode::from(ExitCode::Internal as u8);
         }
     };
@@ -39,12 +41,12 @@ fn main() -> std::process::ExitCode {
             result = dispatch(cli, data_dir) => match result {
                 Ok(code) => code,
                 Err(err) => {
-                    eprintln!("error: {err:#}");
+                    errln!("error: {}", exit::describe(&err));
                     exit::code_for(&err)
                 }
             },
             _ = tokio::signal::ctrl_c() => {
-                eprintln!("interrupted; unfinished jobs stay in the history; run `segue resume` to finish them");
+                errln!("interrupted; unfinished jobs stay in the history; run `segue resume` to finish them");
                 ExitCode::Interrupted
             }
         }
@@ -97,7 +99,13 @@ async fn dispatch(cli: Cli, data_dir: PathBuf) -> Result<ExitCode> {
         Command::Resume(args) => resume(args, data_dir, display).await,
         Command::Types => {
             for kind in segue_render::TransitionKind::ALL {
-                println!("{:<14} {}", kind.to_string(), kind.description());
+                if cli.json {
+                    let line =
+                        serde_json::json!({ "type": kind, "description": kind.description() });
+                    outln!("{line}");
+                } else {
+                    outln!("{:<14} {}", kind.to_string(), kind.description());
+                }
             }
             Ok(ExitCode::Success)
         }
@@ -138,17 +146,16 @@ async fn batch(args: BatchArgs, data_dir: PathBuf, display: Display) -> Result<E
     }
     let requests = requests.into_iter().map(|r| (r, OutputTarget::Dir(out_dir.clone()))).collect();
     let engine = run::open_engine(data_dir, &args.run, defaults).await?;
-    run_requests(&engine, requests, display).await
+    run_requests(&engine, requests, display)
+        .await
+        .with_context(|| format!("in {}", args.source.display()))
 }
 
 fn folder_requests(dir: &Path, rule: Pairing) -> Result<Vec<JobRequest>> {
     let images = intake::list_images(dir)?;
     let found = intake::pair_images(&images, rule);
     for path in &found.unpaired {
-        eprintln!(
-            "warning: {} has no partner under the {rule} pairing rule; skipped",
-            path.display()
-        );
+        errln!("warning: {} has no partner under the {rule} pairing rule; skipped", path.display());
     }
     if found.pairs.is_empty() {
         bail!(UsageError(format!(
@@ -172,7 +179,7 @@ async fn run_requests(
 ) -> Result<ExitCode> {
     let orphans = engine.orphan_count().await?;
     if orphans > 0 && display != Display::Json {
-        eprintln!(
+        errln!(
             "note: {orphans} unfinished jobs belong to a segue process that stopped; run `segue resume` to finish them"
         );
     }
@@ -192,7 +199,7 @@ async fn show_history(args: HistoryArgs, data_dir: PathBuf, json: bool) -> Resul
     let store = open_store(&data_dir).await?;
     let jobs = store.list_jobs(&filter).await?;
     if json {
-        println!("{}", serde_json::to_string_pretty(&jobs)?);
+        outln!("{}", serde_json::to_string_pretty(&jobs)?);
     } else {
         history::print_table(&jobs);
     }
@@ -217,7 +224,8 @@ async fn retry(args: RetryArgs, data_dir: PathBuf, display: Display) -> Result<E
     let events = engine.subscribe();
     if !engine.retry(job.id).await? {
         bail!(UsageError(format!(
-            "job {} is {}; only failed, timed-out, cancelled or succeeded jobs can be run again",
+            "job {} is {}; only failed, timed-out, cancelled, remote_expired or submit_unknown \
+             jobs can be run again (`segue generate` makes a new clip from the same images)",
             job.id.short(),
             job.state
         )));
@@ -232,15 +240,15 @@ async fn cancel(args: IdArgs, data_dir: PathBuf) -> Result<ExitCode> {
         concurrency: None,
         retries: 0,
         retry_delay: 0.0,
-        soft_limit: 1.0,
-        hard_limit: 1.0,
+        soft_limit: None,
+        hard_limit: None,
     };
     let engine = run::open_engine(data_dir, &run_args, Default::default()).await?;
     let job = engine.store().find_job(&args.id).await?;
     match engine.cancel(job.id).await? {
-        CancelOutcome::Cancelled => eprintln!("{}: cancelled", job.id.short()),
+        CancelOutcome::Cancelled => errln!("{}: cancelled", job.id.short()),
         CancelOutcome::AlreadyFinished(state) => {
-            eprintln!("{}: already {state}; nothing to cancel", job.id.short());
+            errln!("{}: already {state}; nothing to cancel", job.id.short());
         }
         CancelOutcome::Requested => {
             // The owning process checks for cancel requests a few times a
@@ -249,11 +257,11 @@ async fn cancel(args: IdArgs, data_dir: PathBuf) -> Result<ExitCode> {
             loop {
                 let record = engine.store().job(job.id).await?;
                 if record.state.is_terminal() {
-                    eprintln!("{}: {}", job.id.short(), record.state);
+                    errln!("{}: {}", job.id.short(), record.state);
                     break;
                 }
                 if tokio::time::Instant::now() > deadline {
-                    eprintln!(
+                    errln!(
                         "{}: cancel requested; the process running it has not confirmed yet",
                         job.id.short()
                     );
@@ -272,12 +280,12 @@ async fn resume(args: RunArgs, data_dir: PathBuf, display: Display) -> Result<Ex
     let ids = engine.resume_orphans().await?;
     if ids.is_empty() {
         if display != Display::Json {
-            eprintln!("nothing to resume: no unfinished jobs belong to a stopped process");
+            errln!("nothing to resume: no unfinished jobs belong to a stopped process");
         }
         return Ok(ExitCode::Success);
     }
     if display != Display::Json {
-        eprintln!("resuming {} unfinished jobs", ids.len());
+        errln!("resuming {} unfinished jobs", ids.len());
     }
     let summary: Summary = run::follow(&engine, events, &ids, display).await?;
     run::print_summary(&summary, display);

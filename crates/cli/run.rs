@@ -16,6 +16,12 @@ use tokio::sync::broadcast;
 
 use crate::args::{ClipArgs, RunArgs};
 use crate::exit::{ExitCode, UsageError};
+use crate::output::{errln, outln};
+
+/// Soft time limit per attempt when none is given, in seconds.
+const DEFAULT_SOFT_LIMIT_S: f64 = 600.0;
+/// Hard time limit per attempt when none is given, in seconds.
+const DEFAULT_HARD_LIMIT_S: f64 = 900.0;
 
 /// Builds the engine for commands that run jobs.
 pub(crate) async fn open_engine(
@@ -32,7 +38,7 @@ pub(crate) async fn open_engine(
         }
         let applied = engine.set_concurrency(LOCAL_PROVIDER, limit).unwrap_or(limit);
         if applied < limit {
-            eprintln!(
+            errln!(
                 "note: the local renderer runs at most {applied} jobs at once (one per core); \
                  using {applied} instead of {limit}"
             );
@@ -48,12 +54,13 @@ fn engine_config(data_dir: PathBuf, run: &RunArgs, defaults: JobDefaults) -> Res
         }
         Ok(Duration::from_secs_f64(value))
     };
-    let soft_limit = seconds(run.soft_limit, "--soft-limit")?;
-    let hard_limit = seconds(run.hard_limit, "--hard-limit")?;
+    let hard_s = run.hard_limit.unwrap_or(DEFAULT_HARD_LIMIT_S);
+    let soft_s = run.soft_limit.unwrap_or(DEFAULT_SOFT_LIMIT_S.min(hard_s));
+    let soft_limit = seconds(soft_s, "--soft-limit")?;
+    let hard_limit = seconds(hard_s, "--hard-limit")?;
     if hard_limit < soft_limit {
         bail!(UsageError(format!(
-            "--hard-limit ({} s) must not be shorter than --soft-limit ({} s)",
-            run.hard_limit, run.soft_limit
+            "--hard-limit ({hard_s} s) must not be shorter than --soft-limit ({soft_s} s)"
         )));
     }
     let mut config = EngineConfig::new(data_dir);
@@ -216,7 +223,7 @@ pub(crate) fn print_estimate(prices: &[Option<f64>]) {
     if unknown > 0 {
         line.push_str(&format!(" (plus {unknown} jobs whose model price is unknown)"));
     }
-    eprintln!("{line}");
+    errln!("{line}");
 }
 
 /// Prints the closing report: where the clips are and what failed.
@@ -225,15 +232,15 @@ pub(crate) fn print_summary(summary: &Summary, display: Display) {
         return;
     }
     for (id, path) in &summary.succeeded {
-        println!("{}  {}", id.short(), path.display());
+        outln!("{}  {}", id.short(), path.display());
     }
     for (id, state, error) in &summary.unsuccessful {
-        eprintln!("{}  {state}: {error}", id.short());
+        errln!("{}  {state}: {error}", id.short());
     }
     let total = summary.succeeded.len() + summary.unsuccessful.len();
-    eprintln!("{} of {total} transitions succeeded", summary.succeeded.len());
+    errln!("{} of {total} transitions succeeded", summary.succeeded.len());
     if let Some(folder) = common_folder(summary) {
-        eprintln!("clips are in {}", folder.display());
+        errln!("clips are in {}", folder.display());
     }
 }
 
@@ -290,7 +297,7 @@ impl ProgressView {
         match self.display {
             Display::Json => {
                 if let Ok(line) = serde_json::to_string(event) {
-                    println!("{line}");
+                    outln!("{line}");
                 }
             }
             Display::Lines => self.show_line(event),
@@ -336,7 +343,7 @@ impl ProgressView {
             JobEvent::TimedOut { error, .. } => format!("timed out: {error}"),
             JobEvent::Cancelled { .. } => "cancelled".to_string(),
         };
-        eprintln!("{prefix}: {line}");
+        errln!("{prefix}: {line}");
     }
 
     fn show_bar(&mut self, event: &JobEvent) {
@@ -390,8 +397,10 @@ impl ProgressView {
                 };
                 if matches!(event, JobEvent::Succeeded { .. }) {
                     bar.set_position(1000);
+                    bar.finish_with_message(text);
+                } else {
+                    bar.abandon_with_message(text);
                 }
-                bar.finish_with_message(text);
                 overall.inc(1);
             }
         }

@@ -240,17 +240,6 @@ pub fn natural_cmp(a: &str, b: &str) -> Ordering {
     }
 }
 
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum JsonManifest {
-    List(Vec<JobRequestFields>),
-    WithDefaults {
-        #[serde(default)]
-        defaults: Box<JobRequestFields>,
-        transitions: Vec<JobRequestFields>,
-    },
-}
-
 /// A manifest row: a [`JobRequest`] whose images may be missing in the
 /// `defaults` block.
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -347,23 +336,36 @@ pub fn read_manifest(path: &Path) -> Result<Vec<JobRequest>, IntakeError> {
 }
 
 fn parse_json(text: &str, base: &Path, path: &Path) -> Result<Vec<JobRequest>, IntakeError> {
-    let manifest: JsonManifest = serde_json::from_str(text).map_err(|err| IntakeError::Manifest {
-        path: path.to_path_buf(),
-        message: format!(
-            "invalid JSON manifest at line {}, column {}: {err}; expected an array of transitions \
-             or {{\"defaults\": {{...}}, \"transitions\": [...]}}",
-            err.line(),
-            err.column()
-        ),
+    let invalid = |message: String| IntakeError::Manifest { path: path.to_path_buf(), message };
+    let value: serde_json::Value = serde_json::from_str(text).map_err(|err| {
+        invalid(format!("invalid JSON at line {}, column {}: {err}", err.line(), err.column()))
     })?;
-    let (defaults, rows) = match manifest {
-        JsonManifest::List(rows) => (JobRequestFields::default(), rows),
-        JsonManifest::WithDefaults { defaults, transitions } => (*defaults, transitions),
+    let shape = "expected an array of transitions or {\"defaults\": {...}, \"transitions\": [...]}";
+    let (defaults, rows) = match value {
+        serde_json::Value::Array(rows) => (JobRequestFields::default(), rows),
+        serde_json::Value::Object(mut object) => {
+            let Some(serde_json::Value::Array(rows)) = object.remove("transitions") else {
+                return Err(invalid(format!("no \"transitions\" array; {shape}")));
+            };
+            let defaults = match object.remove("defaults") {
+                Some(value) => serde_json::from_value(value)
+                    .map_err(|err| invalid(format!("invalid \"defaults\": {err}")))?,
+                None => JobRequestFields::default(),
+            };
+            if let Some(key) = object.keys().next() {
+                return Err(invalid(format!("unknown top-level key {key:?}; {shape}")));
+            }
+            (defaults, rows)
+        }
+        _ => return Err(invalid(shape.to_string())),
     };
     rows.into_iter()
         .enumerate()
         .map(|(i, row)| {
-            row.or(&defaults).into_request(base, path, &format!("transition {}", i + 1))
+            let label = format!("transition {}", i + 1);
+            let fields: JobRequestFields =
+                serde_json::from_value(row).map_err(|err| invalid(format!("{label}: {err}")))?;
+            fields.or(&defaults).into_request(base, path, &label)
         })
         .collect()
 }
@@ -543,8 +545,14 @@ mod tests {
         assert!(message.contains("line 2"), "{message}");
         assert!(message.contains("tail"), "{message}");
         let json = dir.path().join("bad.json");
-        std::fs::write(&json, "[{\"front\": \"a.jpg\", \"tial\": \"b.jpg\"}]").unwrap();
+        std::fs::write(&json, "[{\"front\": \"a.jpg\", \"tail\": \"c.jpg\"}, {\"front\": \"a.jpg\", \"tial\": \"b.jpg\"}]").unwrap();
         let message = read_manifest(&json).unwrap_err().to_string();
         assert!(message.contains("bad.json"), "{message}");
+        assert!(message.contains("transition 2"), "{message}");
+        assert!(message.contains("tial"), "{message}");
+        std::fs::write(&json, "{\"defaults\": {\"duraton\": 2}, \"transitions\": []}").unwrap();
+        let message = read_manifest(&json).unwrap_err().to_string();
+        assert!(message.contains("defaults"), "{message}");
+        assert!(message.contains("duraton"), "{message}");
     }
 }

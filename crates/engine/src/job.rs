@@ -365,6 +365,14 @@ pub enum RequestError {
         /// The path as given.
         path: PathBuf,
     },
+    /// An image path names a folder.
+    #[error("{role} image {path}: is a folder, not an image file; give the path of a JPEG, PNG, WebP, TIFF, BMP or GIF", path = path.display())]
+    ImageIsFolder {
+        /// `front` or `tail`.
+        role: &'static str,
+        /// The path as given.
+        path: PathBuf,
+    },
     /// A field has a value outside its allowed set.
     #[error("invalid {field} {value:?}: {reason}")]
     InvalidField {
@@ -454,6 +462,9 @@ where
 fn resolve_image(role: &'static str, path: &std::path::Path) -> Result<PathBuf, RequestError> {
     let missing = || RequestError::MissingImage { role, path: path.to_path_buf() };
     let absolute = std::path::absolute(path).map_err(|_| missing())?;
+    if absolute.is_dir() {
+        return Err(RequestError::ImageIsFolder { role, path: path.to_path_buf() });
+    }
     if !absolute.is_file() {
         return Err(missing());
     }

@@ -74,6 +74,15 @@ pub enum VerifyError {
         #[source]
         source: io::Error,
     },
+    /// The checked clip could not be moved to its final path.
+    #[error("cannot move the finished clip to {path}: {source}; check that the folder exists and is writable", path = path.display())]
+    Move {
+        /// Final path.
+        path: PathBuf,
+        /// Cause.
+        #[source]
+        source: io::Error,
+    },
     /// The file is not a valid MP4 with an H.264 video track.
     #[error("{path} is not a valid MP4 clip: {reason}", path = path.display())]
     Invalid {
@@ -150,10 +159,11 @@ pub fn finalize(temp: &Path, target: &Path) -> Result<OutputInfo, VerifyError> {
     };
     File::open(temp).and_then(|file| file.sync_all()).map_err(io_err(temp))?;
     let (sha256, bytes) = sha256_file(temp).map_err(io_err(temp))?;
+    let move_err = |source| VerifyError::Move { path: target.to_path_buf(), source };
     if let Some(parent) = target.parent() {
-        std::fs::create_dir_all(parent).map_err(io_err(parent))?;
+        std::fs::create_dir_all(parent).map_err(move_err)?;
     }
-    move_into_place(temp, target).map_err(io_err(target))?;
+    move_into_place(temp, target).map_err(move_err)?;
     Ok(OutputInfo {
         path: target.to_path_buf(),
         bytes,

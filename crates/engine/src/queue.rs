@@ -104,6 +104,14 @@ pub enum EnqueueError {
         #[source]
         source: GenerateError,
     },
+    /// The output folder cannot be created or written.
+    #[error("output folder {path}: {reason}", path = path.display())]
+    Output {
+        /// The folder.
+        path: PathBuf,
+        /// What failed, with the fix.
+        reason: String,
+    },
     /// No generator is registered under the provider name.
     #[error("unknown provider {0:?}; available: {1}")]
     UnknownProvider(String, String),
@@ -320,11 +328,25 @@ impl Engine {
         name: &str,
         target: OutputTarget,
         reserved: &HashSet<PathBuf>,
-    ) -> Result<PathBuf, StoreError> {
+    ) -> Result<PathBuf, EnqueueError> {
         match target {
-            OutputTarget::File(path) => Ok(std::path::absolute(&path).unwrap_or(path)),
+            OutputTarget::File(path) => {
+                let path = std::path::absolute(&path).unwrap_or(path);
+                if path.is_dir() {
+                    return Err(EnqueueError::Output {
+                        path,
+                        reason: "is a folder; give a file name ending in .mp4 or the folder itself"
+                            .into(),
+                    });
+                }
+                if let Some(parent) = path.parent() {
+                    check_writable_dir(parent)?;
+                }
+                Ok(path)
+            }
             OutputTarget::Dir(dir) => {
                 let dir = std::path::absolute(&dir).unwrap_or(dir);
+                check_writable_dir(&dir)?;
                 let stem = output::file_stem(name);
                 // Names reserved by unfinished jobs in the store are skipped
                 // too, so two queued jobs never share an output path.
@@ -365,11 +387,33 @@ impl Engine {
         Ok(CancelOutcome::Requested)
     }
 
-    /// Queues a finished job again in this process with a fresh attempt
-    /// budget. Returns false when the job has not finished.
-    pub async fn retry(&self, id: JobId) -> Result<bool, StoreError> {
-        let budget = self.inner.config.retry.max_attempts.max(1);
-        if !self.inner.store.reset_for_retry(id, self.runner_id(), budget).await? {
+    /// Queues a failed, timed-out, cancelled or expired job again in this
+    /// process with a fresh attempt budget and this engine's time limits.
+    /// When its output path now names a file or another job's clip, a free
+    /// name in the same folder is used. Returns false when the job is
+    /// unfinished or succeeded.
+    pub async fn retry(&self, id: JobId) -> Result<bool, EnqueueError> {
+        let record = self.inner.store.job(id).await?;
+        if !record.state.is_terminal() || record.state == JobState::Succeeded {
+            return Ok(false);
+        }
+        let mut output_path = record.output_path.clone();
+        let taken = output_path.exists()
+            || self.inner.store.output_path_taken_by_other(&output_path, id).await?;
+        if taken {
+            let dir = output_path.parent().map(Path::to_path_buf).unwrap_or_default();
+            let stem = output::file_stem(&record.spec.name);
+            output_path =
+                self.reserve_output(&stem, OutputTarget::Dir(dir), &HashSet::new()).await?;
+        }
+        let config = &self.inner.config;
+        let reset = crate::store::RetryReset {
+            extra_attempts: config.retry.max_attempts.max(1),
+            soft_limit: config.soft_limit,
+            hard_limit: config.hard_limit,
+            output_path,
+        };
+        if !self.inner.store.reset_for_retry(id, self.runner_id(), &reset).await? {
             return Ok(false);
         }
         let record = self.inner.store.job(id).await?;
@@ -931,6 +975,24 @@ async fn poll_cancel_requests(inner: Arc<Inner>) {
             }
         }
     }
+}
+
+/// Creates `dir` when missing and checks that files can be created in it,
+/// so that a bad output folder fails before anything renders.
+fn check_writable_dir(dir: &Path) -> Result<(), EnqueueError> {
+    let fail = |reason: String| EnqueueError::Output { path: dir.to_path_buf(), reason };
+    if dir.exists() && !dir.is_dir() {
+        return Err(fail("is a file, not a folder; choose a folder for the clips".into()));
+    }
+    std::fs::create_dir_all(dir).map_err(|err| {
+        fail(format!("cannot be created ({err}); choose a folder you can write to"))
+    })?;
+    let probe = dir.join(format!(".segue-write-test-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::File::create(&probe).map_err(|err| {
+        fail(format!("is not writable ({err}); choose a folder you can write to"))
+    })?;
+    let _ = std::fs::remove_file(&probe);
+    Ok(())
 }
 
 fn remove_stale_temps(data_dir: &Path, id: JobId) {

@@ -23,10 +23,15 @@ impl RunnerLock {
     pub fn acquire(data_dir: &Path) -> io::Result<Self> {
         let dir = data_dir.join("runners");
         std::fs::create_dir_all(&dir)?;
+        remove_dead_locks(&dir);
         let id = uuid::Uuid::now_v7().simple().to_string();
         let path = dir.join(format!("{id}.lock"));
-        let file = OpenOptions::new().create(true).truncate(true).write(true).open(&path)?;
+        // The file is locked under another name and then renamed, so a
+        // `.lock` file is never seen unlocked while its runner is alive.
+        let staging = dir.join(format!("{id}.lock.new"));
+        let file = OpenOptions::new().create(true).truncate(true).write(true).open(&staging)?;
         file.lock()?;
+        std::fs::rename(&staging, &path)?;
         Ok(Self { id, path, file })
     }
 
@@ -40,6 +45,25 @@ impl Drop for RunnerLock {
     fn drop(&mut self) {
         let _ = self.file.unlock();
         let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+/// Deletes the lock files of runners that ended without removing theirs
+/// (a process that exits while tasks still hold the engine never drops it).
+/// A file whose lock can be taken belongs to no live process.
+fn remove_dead_locks(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.extension().is_none_or(|ext| ext != "lock") {
+            continue;
+        }
+        if let Ok(file) = OpenOptions::new().write(true).open(&path)
+            && file.try_lock().is_ok()
+        {
+            let _ = std::fs::remove_file(&path);
+            let _ = file.unlock();
+        }
     }
 }
 
@@ -80,6 +104,19 @@ mod tests {
         assert!(is_alive(dir.path(), &id));
         drop(lock);
         assert!(!is_alive(dir.path(), &id));
+    }
+
+    #[test]
+    fn acquire_removes_dead_lock_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let runners = dir.path().join("runners");
+        std::fs::create_dir_all(&runners).unwrap();
+        std::fs::write(runners.join("0123abcd.lock"), b"").unwrap();
+        let live = RunnerLock::acquire(dir.path()).unwrap();
+        let other = RunnerLock::acquire(dir.path()).unwrap();
+        assert!(!runners.join("0123abcd.lock").exists());
+        assert!(is_alive(dir.path(), live.id()), "a live runner's lock was removed");
+        assert!(is_alive(dir.path(), other.id()));
     }
 
     #[test]

@@ -203,6 +203,19 @@ pub struct AttemptFailure {
     pub next_attempt_at: Option<i64>,
 }
 
+/// Settings a retried job runs with.
+#[derive(Clone, Debug)]
+pub struct RetryReset {
+    /// Attempts allowed on top of those already used.
+    pub extra_attempts: u32,
+    /// Soft time limit per attempt.
+    pub soft_limit: Duration,
+    /// Hard time limit per attempt.
+    pub hard_limit: Duration,
+    /// Output path, moved to a free name when the old one is now taken.
+    pub output_path: PathBuf,
+}
+
 /// Filters for [`Store::list_jobs`].
 #[derive(Clone, Debug, Default)]
 pub struct JobFilter {
@@ -654,33 +667,57 @@ impl Store {
         .await
     }
 
-    /// Queues a finished job again under `me`, with `extra_attempts` more
-    /// attempts than it has used. A hosted job is submitted anew: its old
-    /// request id and result are cleared. Returns false when the job is not
-    /// in a terminal state.
+    /// Queues a failed, timed-out, cancelled, expired or unknown-submit job
+    /// again under `me`, with `retry.extra_attempts` more attempts than it
+    /// has used, the given time limits and output path. A hosted job is
+    /// submitted anew: its old request id and result are cleared. Returns
+    /// false when the job is unfinished or succeeded.
     pub async fn reset_for_retry(
         &self,
         id: JobId,
         me: &str,
-        extra_attempts: u32,
+        retry: &RetryReset,
     ) -> Result<bool, StoreError> {
         retry_busy(|| async {
             let done = sqlx::query(
                 "UPDATE jobs SET state = 'queued', stage = NULL, progress = 0, runner_id = ?1,
                     cancel_requested = 0, max_attempts = charged_attempts + ?2, finished_at = NULL,
                     next_attempt_at = NULL, updated_at = ?3, provider_request_id = NULL,
-                    provider_result = NULL, submit_started_at = NULL
-                 WHERE id = ?4 AND state NOT IN ('queued', 'running', 'retrying')",
+                    provider_result = NULL, submit_started_at = NULL, soft_limit_ms = ?4,
+                    hard_limit_ms = ?5, output_path = ?6
+                 WHERE id = ?7 AND state NOT IN ('queued', 'running', 'retrying', 'succeeded')",
             )
             .bind(me)
-            .bind(extra_attempts)
+            .bind(retry.extra_attempts)
             .bind(now_ms())
+            .bind(retry.soft_limit.as_millis() as i64)
+            .bind(retry.hard_limit.as_millis() as i64)
+            .bind(path_text(&retry.output_path))
             .bind(id.to_string())
             .execute(&self.pool)
             .await?;
             Ok(done.rows_affected() == 1)
         })
         .await
+    }
+
+    /// Returns whether a job other than `except` reserved `path` as its
+    /// output and is unfinished or succeeded.
+    pub async fn output_path_taken_by_other(
+        &self,
+        path: &Path,
+        except: JobId,
+    ) -> Result<bool, StoreError> {
+        let row = sqlx::query(
+            "SELECT 1 FROM jobs WHERE output_path = ?1 AND id != ?2
+               AND state IN ('queued', 'running', 'retrying', 'succeeded')
+             LIMIT 1",
+        )
+        .bind(path_text(path))
+        .bind(except.to_string())
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.is_some())
     }
 
     /// Returns whether an unfinished or succeeded job already reserved
@@ -737,7 +774,7 @@ impl Store {
         }
         sql.push_str(" AND (?1 IS NULL OR t.kind = ?1) AND (?2 IS NULL OR j.provider = ?2)");
         sql.push_str(
-            " AND (?3 IS NULL OR j.created_at >= ?3) AND (?4 IS NULL OR instr(t.name, ?4) > 0)",
+            " AND (?3 IS NULL OR j.created_at >= ?3) AND (?4 IS NULL OR instr(lower(t.name), lower(?4)) > 0)",
         );
         sql.push_str(" ORDER BY j.seq DESC LIMIT ?5");
         // Only fixed state names from JobState are formatted into the text; every
@@ -1055,11 +1092,19 @@ mod tests {
             next_attempt_at: None,
         };
         store.finish_failed(job.id, 1, &failure).await.unwrap();
-        assert!(store.reset_for_retry(job.id, "me", 3).await.unwrap());
+        let reset = RetryReset {
+            extra_attempts: 3,
+            soft_limit: Duration::from_secs(100),
+            hard_limit: Duration::from_secs(200),
+            output_path: "/out/again.mp4".into(),
+        };
+        assert!(store.reset_for_retry(job.id, "me", &reset).await.unwrap());
         let again = store.job(job.id).await.unwrap();
         assert_eq!(again.state, JobState::Queued);
         assert_eq!(again.provider_request_id, None);
         assert_eq!(again.provider_result, None);
+        assert_eq!(again.hard_limit_ms, 200_000);
+        assert_eq!(again.output_path, PathBuf::from("/out/again.mp4"));
     }
 
     #[tokio::test]
