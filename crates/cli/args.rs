@@ -46,6 +46,9 @@ pub(crate) enum Command {
     Resume(RunArgs),
     /// List the transition types.
     Types,
+    /// List the hosted fal.ai models with their durations, aspects and
+    /// prices.
+    Models,
 }
 
 /// Settings of the clips, shared by `generate` and `batch`.
@@ -90,11 +93,13 @@ pub(crate) struct ClipArgs {
     #[arg(long)]
     pub(crate) aspect: Option<String>,
 
-    /// Generator: local (the embedded renderer) [default: local].
+    /// Generator: local (the embedded renderer) or fal (hosted models; needs
+    /// FAL_KEY) [default: local].
     #[arg(long)]
     pub(crate) provider: Option<String>,
 
-    /// Model id within the provider.
+    /// Model id within the provider (see `segue models`) [default for fal:
+    /// Kling 2.5 turbo pro].
     #[arg(long)]
     pub(crate) model: Option<String>,
 }

@@ -188,3 +188,61 @@ pub(crate) async fn print_job(store: &Store, job: &JobRecord, json: bool) -> Res
     }
     Ok(())
 }
+
+/// Prints the hosted models: id, name, durations, aspects and the price of
+/// a 5-second clip (or the model's shortest) where it is known.
+pub(crate) fn print_models(json: bool) {
+    for model in segue_fal::models() {
+        let durations = match model.durations {
+            segue_fal::Durations::Choices(choices) => choices
+                .iter()
+                .map(|(seconds, _)| seconds.to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
+            segue_fal::Durations::Fixed(seconds) => seconds.to_string(),
+            segue_fal::Durations::Frames { min_frames, max_frames, max_fps, min_fps, .. } => {
+                format!(
+                    "{:.0} to {:.0}",
+                    f64::from(min_frames) / f64::from(max_fps),
+                    f64::from(max_frames) / f64::from(min_fps)
+                )
+            }
+        };
+        let seconds = match model.durations {
+            segue_fal::Durations::Choices(choices) => choices
+                .iter()
+                .map(|(s, _)| *s)
+                .find(|&s| s == 5)
+                .or(choices.first().map(|(s, _)| *s)),
+            segue_fal::Durations::Fixed(seconds) => Some(seconds),
+            segue_fal::Durations::Frames { .. } => Some(5),
+        }
+        .unwrap_or(5);
+        let input = segue_fal::PriceInput {
+            seconds: f64::from(seconds),
+            resolution: model.resolutions.first().copied().unwrap_or(""),
+            num_frames: matches!(model.durations, segue_fal::Durations::Frames { .. })
+                .then_some(81),
+        };
+        let price = model.price.map(|price| price(&input));
+        let aspects =
+            model.aspect_ratios.map(|a| a.join(", ")).unwrap_or_else(|| "follows the image".into());
+        if json {
+            let line = serde_json::json!({
+                "id": model.id, "alias": model.alias, "name": model.name,
+                "durations_s": durations, "aspect_ratios": model.aspect_ratios,
+                "resolutions": model.resolutions, "price_usd": price, "price_for_s": seconds,
+            });
+            outln!("{line}");
+        } else {
+            let price = price
+                .map(|p| format!("${p:.2} for {seconds} s"))
+                .unwrap_or_else(|| "price unknown".into());
+            outln!(
+                "{}\n    {}; durations {durations} s; aspect {aspects}; {price}",
+                model.id,
+                model.name
+            );
+        }
+    }
+}

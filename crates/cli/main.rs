@@ -97,6 +97,10 @@ async fn dispatch(cli: Cli, data_dir: PathBuf) -> Result<ExitCode> {
         Command::Retry(args) => retry(args, data_dir, display).await,
         Command::Cancel(args) => cancel(args, data_dir).await,
         Command::Resume(args) => resume(args, data_dir, display).await,
+        Command::Models => {
+            history::print_models(cli.json);
+            Ok(ExitCode::Success)
+        }
         Command::Types => {
             for kind in segue_render::TransitionKind::ALL {
                 if cli.json {

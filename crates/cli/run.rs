@@ -18,6 +18,9 @@ use crate::args::{ClipArgs, RunArgs};
 use crate::exit::{ExitCode, UsageError};
 use crate::output::{errln, outln};
 
+/// Provider name of the fal.ai hosted models.
+const FAL_PROVIDER: &str = "fal";
+
 /// Soft time limit per attempt when none is given, in seconds.
 const DEFAULT_SOFT_LIMIT_S: f64 = 600.0;
 /// Hard time limit per attempt when none is given, in seconds.
@@ -32,6 +35,9 @@ pub(crate) async fn open_engine(
     let config = engine_config(data_dir, run, defaults)?;
     let engine = Engine::open(config).await?;
     engine.register(Arc::new(LocalGenerator::new()));
+    let fal = segue_fal::FalGenerator::from_env()
+        .map_err(|err| UsageError(format!("fal.ai settings: {err}")))?;
+    engine.register(Arc::new(fal));
     if let Some(limit) = run.concurrency {
         if limit == 0 {
             bail!(UsageError("--concurrency must be at least 1".into()));
@@ -100,12 +106,15 @@ pub(crate) fn clip_defaults(clip: &ClipArgs) -> Result<JobDefaults> {
         bail!(UsageError(err.to_string()));
     }
     if let Some(provider) = &clip.provider {
-        if provider != LOCAL_PROVIDER {
+        if provider != LOCAL_PROVIDER && provider != FAL_PROVIDER {
             bail!(UsageError(format!(
-                "unknown provider {provider:?}; this build has: {LOCAL_PROVIDER}"
+                "unknown provider {provider:?}; expected {LOCAL_PROVIDER} or {FAL_PROVIDER}"
             )));
         }
         defaults.provider = provider.clone();
+        if provider == FAL_PROVIDER {
+            defaults.model = segue_fal::DEFAULT_MODEL.to_string();
+        }
     }
     if let Some(model) = &clip.model {
         defaults.model = model.clone();

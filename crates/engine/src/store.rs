@@ -461,7 +461,7 @@ impl Store {
             sqlx::query(
                 "UPDATE jobs SET state = 'succeeded', stage = NULL, progress = 1, updated_at = ?1,
                     finished_at = ?1, error_kind = NULL, error_message = NULL,
-                    output_path = ?2, output_bytes = ?3, output_duration_s = ?4, output_width = ?5,
+                    submit_started_at = NULL, output_path = ?2, output_bytes = ?3, output_duration_s = ?4, output_width = ?5,
                     output_height = ?6, output_fps = ?7, output_frames = ?8, output_sha256 = ?9
                  WHERE id = ?10",
             )
@@ -499,7 +499,7 @@ impl Store {
             sqlx::query(
                 "UPDATE jobs SET state = ?1, stage = NULL, updated_at = ?2, finished_at = ?3,
                     error_kind = ?4, error_message = ?5, next_attempt_at = ?6,
-                    charged_attempts = charged_attempts + ?7
+                    charged_attempts = charged_attempts + ?7, submit_started_at = NULL
                  WHERE id = ?8",
             )
             .bind(failure.state.as_str())
