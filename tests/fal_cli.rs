@@ -101,3 +101,169 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     }
     files
 }
+
+/// Faults for a 20-job batch, one or more per step of fal's protocol, given
+/// as prompt markers. Each `times` bound lets the job recover; the two
+/// `job:` faults are permanent. Upload faults are global rules, because an
+/// upload happens before the mock has seen the job's prompt.
+const BATCH_FAULTS: [&str; 20] = [
+    "",
+    "submit:429:retry_after=1:times=1",
+    "submit:503:times=2",
+    "submit:502:request_id=false:times=1",
+    "submit:504:times=1",
+    "result:502:times=1",
+    "stream:reset:times=9] [fault:status:503:times=2",
+    "stream:reset:times=9] [fault:status:500:times=1",
+    "stream:reset:times=9] [fault:status:stall:duration=300ms:times=1",
+    "stream:reset:times=9] [fault:status:malformed_json:times=1",
+    "stream:cut_stream:times=1",
+    "stream:reset:times=1",
+    "result:503:times=1",
+    "result:reset:times=1",
+    "file_get:truncated:times=1",
+    "file_get:short_no_length:times=1",
+    "file_get:503:times=1",
+    "file_get:reset:times=1",
+    "job:completed_error",
+    "job:result_error",
+];
+
+fn fal_command(data: &std::path::Path, mock: &MockServer) -> std::process::Command {
+    let mut command = segue(data);
+    command
+        .env("FAL_KEY", KEY)
+        .env("SEGUE_FAL_QUEUE_URL", &mock.base_url)
+        .env("SEGUE_FAL_REST_URL", &mock.base_url);
+    command
+}
+
+/// Writes a manifest with one job per fault. The photos are large enough
+/// that the client uploads them instead of sending data URIs.
+fn fal_manifest(dir: &std::path::Path, faults: &[&str]) -> std::path::PathBuf {
+    let rows: Vec<serde_json::Value> = faults
+        .iter()
+        .enumerate()
+        .map(|(i, fault)| {
+            let marker = if fault.is_empty() { String::new() } else { format!(" [fault:{fault}]") };
+            serde_json::json!({
+                "front": fixture("01-dandelions-1920x1080.jpg"), "tail": fixture("05-mountains-1600x1200.jpg"),
+                "name": format!("fal-{i:02}"), "prompt": format!("shot {i}{marker}"), "duration": 5
+            })
+        })
+        .collect();
+    let manifest = dir.join("fal.json");
+    std::fs::write(&manifest, serde_json::to_string(&rows).unwrap()).unwrap();
+    manifest
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn twenty_faulted_jobs_at_concurrency_ten() {
+    let config = MockConfig { keys: vec![KEY.to_string()], concurrency: 10, ..MockConfig::fast() };
+    let mock = MockServer::start(config).await.unwrap();
+    for rule in
+        ["upload_initiate:503:times=2", "upload_put:500:times=2", "upload_put:reset:times=1"]
+    {
+        mock.try_add_fault(rule.parse().unwrap()).unwrap();
+    }
+    let data = tempfile::tempdir().unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let manifest = fal_manifest(work.path(), &BATCH_FAULTS);
+    let output = fal_command(data.path(), &mock)
+        .args(["batch", "--provider", "fal", "-j", "10", "--retry-delay", "0.2", "--out"])
+        .arg(work.path().join("out"))
+        .arg(&manifest)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+
+    let store = support::store(data.path()).await;
+    let jobs = store.list_jobs(&Default::default()).await.unwrap();
+    assert_eq!(jobs.len(), 20);
+    for job in &jobs {
+        let permanent = job.spec.prompt.contains("job:");
+        if permanent {
+            assert_eq!(job.state, segue_engine::JobState::Failed, "{}", job.spec.prompt);
+            let message = job.error_message.clone().unwrap_or_default();
+            assert!(!message.is_empty(), "{}: no error text", job.spec.prompt);
+        } else {
+            assert_eq!(
+                job.state,
+                segue_engine::JobState::Succeeded,
+                "{}: {:?}",
+                job.spec.prompt,
+                job.error_message
+            );
+            assert!(segue_engine::output::verify_mp4(&job.output.as_ref().unwrap().path).is_ok());
+        }
+    }
+    let failed: Vec<_> = jobs.iter().filter_map(|j| j.error_message.clone()).collect();
+    let distinct: std::collections::HashSet<_> = failed.iter().collect();
+    assert_eq!(distinct.len(), failed.len(), "two failures share one message: {failed:?}");
+    let stats = mock.stats().await;
+    assert!(stats.duplicates.is_empty(), "submitted twice: {:?}", stats.duplicates);
+    assert_eq!(stats.submissions, 20);
+    let fired: std::collections::HashSet<&str> =
+        stats.faults_injected.keys().map(|key| key.split(':').next().unwrap_or_default()).collect();
+    for step in
+        ["submit", "upload_initiate", "upload_put", "status", "stream", "result", "file_get", "job"]
+    {
+        assert!(fired.contains(step), "no fault fired at {step}: {:?}", stats.faults_injected);
+    }
+    mock.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_after_submit_then_resume_follows_same_requests() {
+    let config = MockConfig {
+        keys: vec![KEY.to_string()],
+        generation_time: std::time::Duration::from_secs(3),
+        concurrency: 2,
+        ..MockConfig::fast()
+    };
+    let mock = MockServer::start(config).await.unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let manifest = fal_manifest(work.path(), &["", "", "", ""]);
+    let out = work.path().join("out");
+    let mut child = fal_command(data.path(), &mock)
+        .args(["batch", "--provider", "fal", "--out"])
+        .arg(&out)
+        .arg(&manifest)
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+
+    let store = support::store(data.path()).await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let request_ids = loop {
+        assert!(std::time::Instant::now() < deadline, "the jobs were never all submitted");
+        assert!(child.try_wait().unwrap().is_none(), "the batch ended before it was killed");
+        let jobs = store.list_jobs(&Default::default()).await.unwrap_or_default();
+        let ids: Vec<_> = jobs.iter().filter_map(|j| j.provider_request_id.clone()).collect();
+        if jobs.len() == 4 && ids.len() == 4 {
+            break ids;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(mock.stats().await.submissions, 4);
+
+    let resumed = fal_command(data.path(), &mock).arg("resume").output().unwrap();
+    assert!(resumed.status.success(), "{}", String::from_utf8_lossy(&resumed.stderr));
+    let jobs = store.list_jobs(&Default::default()).await.unwrap();
+    for job in &jobs {
+        assert_eq!(job.state, segue_engine::JobState::Succeeded, "{:?}", job.error_message);
+        assert!(
+            request_ids.contains(job.provider_request_id.as_ref().unwrap()),
+            "a new request id appeared"
+        );
+    }
+    let stats = mock.stats().await;
+    assert_eq!(stats.submissions, 4, "resume submitted again");
+    assert!(stats.duplicates.is_empty());
+    assert_eq!(support::files_in(&out).len(), 4);
+    mock.shutdown().await;
+}

@@ -98,6 +98,14 @@ impl FalError {
         }
     }
 
+    /// Returns whether a status read may succeed when sent again: the
+    /// [`FalError::is_retryable`] cases plus 500. A status read has no side
+    /// effect, and a failed read says nothing about the paid generation, so
+    /// fal's JavaScript client also retries status reads on 500.
+    pub fn is_retryable_read(&self) -> bool {
+        self.is_retryable() || matches!(self, FalError::Status { status: 500, .. })
+    }
+
     /// Returns whether a submit that failed this way was certainly not
     /// accepted, so that sending it again cannot create a second paid
     /// request: no connection was made, or fal returned a status that
@@ -257,6 +265,17 @@ mod tests {
             "duration: Input should be '5' or '10' (enum); \
              tail_image_url: Failed to download (file_download_error)"
         );
+    }
+
+    #[test]
+    fn server_error_is_retried_only_for_reads() {
+        let error =
+            FalError::from_reply(StatusCode::INTERNAL_SERVER_ERROR, &HeaderMap::new(), b"{}");
+        assert!(!error.is_retryable(), "a 500 at submit would be sent again");
+        assert!(error.is_retryable_read());
+        let invalid =
+            FalError::from_reply(StatusCode::UNPROCESSABLE_ENTITY, &HeaderMap::new(), b"{}");
+        assert!(!invalid.is_retryable_read());
     }
 
     #[test]

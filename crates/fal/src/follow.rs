@@ -171,7 +171,7 @@ impl Follower<'_> {
                     interval = interval.mul_f64(1.5).min(config.poll_max);
                     wait
                 }
-                Err(err) if err.is_retryable() && failures < config.retry.max_retries => {
+                Err(err) if err.is_retryable_read() && failures < config.retry.max_retries => {
                     failures += 1;
                     let wait = config.retry.delay(failures, err.retry_after());
                     if wait > config.retry.max_wait {

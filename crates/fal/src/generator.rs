@@ -405,8 +405,10 @@ impl Attempt<'_> {
                     format!("{what} failed: {error}"),
                 ));
             }
+            // Uploads, result fetches and downloads have no side effect at
+            // fal, so a 500 is retried here as well.
             let wait = retry.delay(retries + 1, error.retry_after());
-            if !error.is_retryable() || retries >= retry.max_retries || wait > retry.max_wait {
+            if !error.is_retryable_read() || retries >= retry.max_retries || wait > retry.max_wait {
                 return Err(classify(error, what));
             }
             retries += 1;
