@@ -53,6 +53,8 @@ async fn fal_batch_with_faults_keeps_the_key_secret() {
     let store = support::store(data.path()).await;
     let jobs = store.list_jobs(&Default::default()).await.unwrap();
     assert_eq!(jobs.len(), 5);
+    assert_eq!(jobs[0].soft_limit_ms, 2_400_000, "fal jobs did not get their longer soft limit");
+    assert_eq!(jobs[0].hard_limit_ms, 3_600_000);
     for job in &jobs {
         let failing = job.spec.prompt.contains("completed_error");
         let expected = if failing {
@@ -266,4 +268,47 @@ async fn kill_after_submit_then_resume_follows_same_requests() {
     assert!(stats.duplicates.is_empty());
     assert_eq!(support::files_in(&out).len(), 4);
     mock.shutdown().await;
+}
+
+#[test]
+fn models_lists_every_model_with_prices() {
+    let data = tempfile::tempdir().unwrap();
+    let output = segue(data.path()).args(["--json", "models"]).output().unwrap();
+    assert!(output.status.success());
+    let models: Vec<serde_json::Value> = String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("each line is JSON"))
+        .collect();
+    assert_eq!(models.len(), segue_fal::models().len());
+    for id in [
+        "fal-ai/kling-video/v1.6/pro/image-to-video",
+        "fal-ai/kling-video/v2.6/pro/image-to-video",
+        "fal-ai/pixverse/v5/transition",
+        "fal-ai/vidu/start-end-to-video",
+        "fal-ai/luma-dream-machine/ray-2/image-to-video",
+        "fal-ai/wan-flf2v",
+        "fal-ai/veo3.1/first-last-frame-to-video",
+    ] {
+        assert!(models.iter().any(|m| m["id"] == id), "{id} missing");
+    }
+    let kling = models.iter().find(|m| m["id"] == segue_fal::DEFAULT_MODEL).unwrap();
+    assert_eq!(kling["durations_s"], "5, 10");
+    assert!(kling["price_usd"].as_f64().unwrap() > 0.0);
+}
+
+#[test]
+fn missing_key_names_where_to_set_it() {
+    let data = tempfile::tempdir().unwrap();
+    let front = fixture("04-coffee-600x400.jpg");
+    let output = segue(data.path())
+        .env_remove("FAL_KEY")
+        .args(["generate", "--provider", "fal"])
+        .arg(&front)
+        .arg(&front)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("FAL_KEY"), "{stderr}");
+    assert!(stderr.contains("settings"), "{stderr}");
 }

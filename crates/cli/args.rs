@@ -123,12 +123,13 @@ pub(crate) struct RunArgs {
     pub(crate) retry_delay: f64,
 
     /// Per attempt: after this many seconds the generator is asked to stop
-    /// [default: 600, or the hard limit when that is shorter].
+    /// [default: 600 (fal: 2400), or the hard limit when that is shorter].
     #[arg(long, value_name = "SECONDS")]
     pub(crate) soft_limit: Option<f64>,
 
     /// Per attempt: after this many seconds the attempt ends as timed out;
-    /// timed-out jobs are not retried automatically [default: 900].
+    /// timed-out jobs are not retried automatically [default: 900 (fal:
+    /// 3600)].
     #[arg(long, value_name = "SECONDS")]
     pub(crate) hard_limit: Option<f64>,
 }

@@ -25,6 +25,10 @@ const FAL_PROVIDER: &str = "fal";
 const DEFAULT_SOFT_LIMIT_S: f64 = 600.0;
 /// Hard time limit per attempt when none is given, in seconds.
 const DEFAULT_HARD_LIMIT_S: f64 = 900.0;
+/// Soft time limit of a fal job when none is given, in seconds.
+const FAL_SOFT_LIMIT_S: f64 = 2400.0;
+/// Hard time limit of a fal job when none is given, in seconds.
+const FAL_HARD_LIMIT_S: f64 = 3600.0;
 
 /// Builds the engine for commands that run jobs.
 pub(crate) async fn open_engine(
@@ -60,8 +64,16 @@ fn engine_config(data_dir: PathBuf, run: &RunArgs, defaults: JobDefaults) -> Res
         }
         Ok(Duration::from_secs_f64(value))
     };
-    let hard_s = run.hard_limit.unwrap_or(DEFAULT_HARD_LIMIT_S);
-    let soft_s = run.soft_limit.unwrap_or(DEFAULT_SOFT_LIMIT_S.min(hard_s));
+    // Hosted jobs may wait in fal's queue for a long time; their defaults
+    // leave room for the client's 30-minute start deadline, which cancels a
+    // job stuck in the queue and reports its last queue position.
+    let (default_soft, default_hard) = if defaults.provider == FAL_PROVIDER {
+        (FAL_SOFT_LIMIT_S, FAL_HARD_LIMIT_S)
+    } else {
+        (DEFAULT_SOFT_LIMIT_S, DEFAULT_HARD_LIMIT_S)
+    };
+    let hard_s = run.hard_limit.unwrap_or(default_hard);
+    let soft_s = run.soft_limit.unwrap_or(default_soft.min(hard_s));
     let soft_limit = seconds(soft_s, "--soft-limit")?;
     let hard_limit = seconds(hard_s, "--hard-limit")?;
     if hard_limit < soft_limit {
