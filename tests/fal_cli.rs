@@ -172,13 +172,24 @@ async fn twenty_faulted_jobs_at_concurrency_ten() {
     let work = tempfile::tempdir().unwrap();
     let manifest = fal_manifest(work.path(), &BATCH_FAULTS);
     let output = fal_command(data.path(), &mock)
-        .args(["batch", "--provider", "fal", "-j", "10", "--retry-delay", "0.2", "--out"])
+        .args(["--json", "batch", "--provider", "fal", "-j", "10", "--retry-delay", "0.2", "--out"])
         .arg(work.path().join("out"))
         .arg(&manifest)
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
     assert_eq!(output.status.code(), Some(1), "{stderr}");
+    let events: Vec<serde_json::Value> = String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("each stdout line is a JSON event"))
+        .collect();
+    let kinds: std::collections::HashSet<&str> =
+        events.iter().filter_map(|event| event["event"].as_str()).collect();
+    for kind in
+        ["queued", "started", "queue_position", "provider_log", "progress", "succeeded", "failed"]
+    {
+        assert!(kinds.contains(kind), "no {kind} event in {kinds:?}");
+    }
 
     let store = support::store(data.path()).await;
     let jobs = store.list_jobs(&Default::default()).await.unwrap();
