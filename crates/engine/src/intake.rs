@@ -276,6 +276,27 @@ struct JobRequestFields {
 }
 
 impl JobRequestFields {
+    /// Treats empty text and paths as "not given", as in CSV cells that are
+    /// present but blank.
+    fn without_empty_cells(self) -> JobRequestFields {
+        let text = |value: Option<String>| value.filter(|s| !s.is_empty());
+        let path = |value: Option<PathBuf>| value.filter(|p| !p.as_os_str().is_empty());
+        JobRequestFields {
+            front: path(self.front),
+            tail: path(self.tail),
+            name: text(self.name),
+            kind: text(self.kind),
+            prompt: text(self.prompt),
+            negative_prompt: text(self.negative_prompt),
+            provider: text(self.provider),
+            model: text(self.model),
+            aspect: text(self.aspect),
+            resolution: text(self.resolution),
+            fit: text(self.fit),
+            ..self
+        }
+    }
+
     fn or(self, defaults: &JobRequestFields) -> JobRequestFields {
         let d = defaults.clone();
         JobRequestFields {
@@ -373,7 +394,7 @@ fn parse_json(text: &str, base: &Path, path: &Path) -> Result<Vec<JobRequest>, I
 fn parse_csv(text: &str, base: &Path, path: &Path) -> Result<Vec<JobRequest>, IntakeError> {
     let mut reader = csv::ReaderBuilder::new().trim(csv::Trim::All).from_reader(text.as_bytes());
     let mut requests = Vec::new();
-    for (i, record) in reader.deserialize::<CsvRow>().enumerate() {
+    for (i, record) in reader.deserialize::<JobRequestFields>().enumerate() {
         let line = i + 2;
         let row = record.map_err(|err| IntakeError::Manifest {
             path: path.to_path_buf(),
@@ -382,63 +403,13 @@ fn parse_csv(text: &str, base: &Path, path: &Path) -> Result<Vec<JobRequest>, In
                  (front, tail, type, duration, prompt, ...)"
             ),
         })?;
-        requests.push(row.into_fields().into_request(base, path, &format!("line {line}"))?);
+        requests.push(row.without_empty_cells().into_request(
+            base,
+            path,
+            &format!("line {line}"),
+        )?);
     }
     Ok(requests)
-}
-
-/// A CSV row, where empty cells mean "not given".
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct CsvRow {
-    front: Option<PathBuf>,
-    tail: Option<PathBuf>,
-    #[serde(default)]
-    name: Option<String>,
-    #[serde(default, rename = "type")]
-    kind: Option<String>,
-    #[serde(default)]
-    duration: Option<f64>,
-    #[serde(default)]
-    prompt: Option<String>,
-    #[serde(default)]
-    negative_prompt: Option<String>,
-    #[serde(default)]
-    seed: Option<i64>,
-    #[serde(default)]
-    provider: Option<String>,
-    #[serde(default)]
-    model: Option<String>,
-    #[serde(default)]
-    aspect: Option<String>,
-    #[serde(default)]
-    resolution: Option<String>,
-    #[serde(default)]
-    fps: Option<u32>,
-    #[serde(default)]
-    fit: Option<String>,
-}
-
-impl CsvRow {
-    fn into_fields(self) -> JobRequestFields {
-        let text = |value: Option<String>| value.filter(|s| !s.is_empty());
-        JobRequestFields {
-            front: self.front.filter(|p| !p.as_os_str().is_empty()),
-            tail: self.tail.filter(|p| !p.as_os_str().is_empty()),
-            name: text(self.name),
-            kind: text(self.kind),
-            duration: self.duration,
-            prompt: text(self.prompt),
-            negative_prompt: text(self.negative_prompt),
-            seed: self.seed,
-            provider: text(self.provider),
-            model: text(self.model),
-            aspect: text(self.aspect),
-            resolution: text(self.resolution),
-            fps: self.fps,
-            fit: text(self.fit),
-        }
-    }
 }
 
 #[cfg(test)]
