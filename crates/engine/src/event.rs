@@ -69,7 +69,7 @@ pub enum JobEvent {
         attempt: u32,
         /// Backoff before the next attempt, in milliseconds.
         delay_ms: u64,
-        /// Why the attempt failed.
+        /// Error of the failed attempt.
         error: String,
     },
     /// The clip is in place.
@@ -106,7 +106,7 @@ pub enum JobEvent {
         job_id: JobId,
         /// `remote_expired` or `submit_unknown`.
         state: crate::job::JobState,
-        /// What happened and what to do.
+        /// Description of the problem and the fix.
         error: String,
     },
 }
@@ -130,7 +130,7 @@ impl JobEvent {
         }
     }
 
-    /// Whether the event ends the job.
+    /// Returns whether the event ends the job.
     pub fn is_terminal(&self) -> bool {
         matches!(
             self,

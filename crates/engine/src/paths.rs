@@ -1,4 +1,4 @@
-//! Where Segue keeps its data.
+//! Location of Segue's data folder.
 
 use std::path::PathBuf;
 

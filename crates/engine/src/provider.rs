@@ -17,7 +17,7 @@ use crate::store::{Store, StoreError};
 
 pub mod local;
 
-/// How the queue treats a failed attempt.
+/// Retry class of a failed attempt.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ErrorClass {
     /// Worth another attempt, after at least `retry_after` when given.
@@ -65,7 +65,7 @@ impl GenerateError {
     }
 }
 
-/// What a successful attempt returns besides the file.
+/// Result of a successful attempt besides the file.
 #[derive(Clone, Debug, Default)]
 pub struct Generated {
     /// Hosted provider's request id, when there is one.
@@ -147,8 +147,8 @@ pub struct AttemptContext {
     pub attempt: u32,
     /// Settings snapshot.
     pub spec: JobSpec,
-    /// Where to write the MP4. It is a temporary path; the queue moves the
-    /// file into the output folder after verifying it.
+    /// Temporary path for the MP4. The queue moves the file into the output
+    /// folder after verifying it.
     pub output: PathBuf,
     /// Cancelled when the generator should wind down: the user cancelled the
     /// job or the soft time limit passed.

@@ -109,7 +109,7 @@ pub enum EnqueueError {
     Output {
         /// The folder.
         path: PathBuf,
-        /// What failed, with the fix.
+        /// Reason, with the fix.
         reason: String,
     },
     /// No generator is registered under the provider name.

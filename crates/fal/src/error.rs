@@ -100,7 +100,7 @@ impl FalError {
 
     /// Returns whether a status read may succeed when sent again: the
     /// [`FalError::is_retryable`] cases plus 500. A status read has no side
-    /// effect, and a failed read says nothing about the paid generation, so
+    /// effect, and a failed read does not mean the paid generation failed, so
     /// fal's JavaScript client also retries status reads on 500.
     pub fn is_retryable_read(&self) -> bool {
         self.is_retryable() || matches!(self, FalError::Status { status: 500, .. })
