@@ -387,3 +387,55 @@ fn error_chain_is_printed_once() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(stderr.matches("nope.jpg").count(), 1, "{stderr}");
 }
+
+#[test]
+fn name_template_flag_names_clips() {
+    let data = tempfile::tempdir().unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let out = work.path().join("out");
+    let front = fixture("04-coffee-600x400.jpg");
+    let tail = fixture("03-astronaut-512x512.jpg");
+    let generated = run(segue(data.path())
+        .args(["generate", "-d", "1", "-r", "720p", "-t", "whip"])
+        .args(["--name-template", "{type}/{front}-{duration}", "--out"])
+        .arg(&out)
+        .arg(&front)
+        .arg(&tail));
+    assert!(generated.status.success());
+
+    let photos = work.path().join("photos");
+    std::fs::create_dir(&photos).unwrap();
+    for (i, name) in
+        ["03-astronaut-512x512.jpg", "04-coffee-600x400.jpg", "05-mountains-1600x1200.jpg"]
+            .iter()
+            .enumerate()
+    {
+        std::fs::copy(fixture(name), photos.join(format!("shot{}.jpg", i + 1))).unwrap();
+    }
+    let batch = run(segue(data.path())
+        .args(["batch", "-d", "1", "-r", "720p", "--name-template", "{n}_{tail}", "--out"])
+        .arg(&out)
+        .arg(&photos));
+    assert!(batch.status.success());
+    let names: Vec<String> = support::files_in(&out)
+        .iter()
+        .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names, ["1_shot2.mp4", "2_shot3.mp4", "WHIP_04-coffee-600x400-1s.mp4"]);
+
+    let bad = segue(data.path())
+        .args(["generate", "--name-template", "{name}-{nope}", "--out"])
+        .arg(&out)
+        .arg(&front)
+        .arg(&tail)
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&bad.stderr);
+    assert!(stderr.contains("--name-template"), "{stderr}");
+    assert!(stderr.contains("{nope}"), "{stderr}");
+    assert!(stderr.contains("{front}"), "the valid placeholders are not listed: {stderr}");
+    let history = run(segue(data.path()).args(["history", "--json"]));
+    let jobs: serde_json::Value = serde_json::from_slice(&history.stdout).unwrap();
+    assert_eq!(jobs.as_array().unwrap().len(), 3, "a job with a bad template was queued");
+}

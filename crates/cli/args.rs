@@ -102,6 +102,18 @@ pub(crate) struct ClipArgs {
     /// Kling 2.5 turbo pro].
     #[arg(long)]
     pub(crate) model: Option<String>,
+
+    // clap turns the text "{n}" in help into a line break, so the help
+    // spells that placeholder out as "n in braces".
+    /// File name of each clip in the output folder, built from these
+    /// placeholders: {name}, {front} and {tail} (image file names without
+    /// extension), {type}, {duration} (5s), {model}, {provider}, {date}
+    /// (YYYY-MM-DD, UTC), {time} (HHMMSS, UTC), {id} (short job id), and n
+    /// in braces for the position in the batch (1, 2, ...). `/` becomes `_`,
+    /// and -2, -3, ... is added when the name is taken. Not used when --out
+    /// names an .mp4 file [default: {name}].
+    #[arg(long, value_name = "TEMPLATE")]
+    pub(crate) name_template: Option<String>,
 }
 
 /// How jobs run: shared by every command that runs jobs.

@@ -32,6 +32,7 @@ pub(crate) fn filter(args: &HistoryArgs) -> Result<JobFilter> {
         since_ms,
         name_contains: args.name.clone(),
         limit: Some(args.limit),
+        ..JobFilter::default()
     })
 }
 

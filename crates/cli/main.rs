@@ -127,7 +127,8 @@ async fn generate(args: GenerateArgs, data_dir: PathBuf, display: Display) -> Re
     };
     let request =
         JobRequest { front: args.front, tail: args.tail, name: args.name, ..JobRequest::default() };
-    let engine = run::open_engine(data_dir, &args.run, defaults).await?;
+    let template = args.clip.name_template.as_deref();
+    let engine = run::open_engine(data_dir, &args.run, defaults, template).await?;
     run_requests(&engine, vec![(request, target)], display).await
 }
 
@@ -149,7 +150,8 @@ async fn batch(args: BatchArgs, data_dir: PathBuf, display: Display) -> Result<E
         bail!(UsageError(format!("{}: no transitions to make", args.source.display())));
     }
     let requests = requests.into_iter().map(|r| (r, OutputTarget::Dir(out_dir.clone()))).collect();
-    let engine = run::open_engine(data_dir, &args.run, defaults).await?;
+    let template = args.clip.name_template.as_deref();
+    let engine = run::open_engine(data_dir, &args.run, defaults, template).await?;
     run_requests(&engine, requests, display)
         .await
         .with_context(|| format!("in {}", args.source.display()))
@@ -223,7 +225,7 @@ async fn open_store(data_dir: &Path) -> Result<segue_engine::Store> {
 }
 
 async fn retry(args: RetryArgs, data_dir: PathBuf, display: Display) -> Result<ExitCode> {
-    let engine = run::open_engine(data_dir, &args.run, Default::default()).await?;
+    let engine = run::open_engine(data_dir, &args.run, Default::default(), None).await?;
     let job = engine.store().find_job(&args.id).await?;
     let events = engine.subscribe();
     if !engine.retry(job.id).await? {
@@ -247,7 +249,7 @@ async fn cancel(args: IdArgs, data_dir: PathBuf) -> Result<ExitCode> {
         soft_limit: None,
         hard_limit: None,
     };
-    let engine = run::open_engine(data_dir, &run_args, Default::default()).await?;
+    let engine = run::open_engine(data_dir, &run_args, Default::default(), None).await?;
     let job = engine.store().find_job(&args.id).await?;
     match engine.cancel(job.id).await? {
         CancelOutcome::Cancelled => errln!("{}: cancelled", job.id.short()),
@@ -279,7 +281,7 @@ async fn cancel(args: IdArgs, data_dir: PathBuf) -> Result<ExitCode> {
 }
 
 async fn resume(args: RunArgs, data_dir: PathBuf, display: Display) -> Result<ExitCode> {
-    let engine = run::open_engine(data_dir, &args, Default::default()).await?;
+    let engine = run::open_engine(data_dir, &args, Default::default(), None).await?;
     let events = engine.subscribe();
     let ids = engine.resume_orphans().await?;
     if ids.is_empty() {

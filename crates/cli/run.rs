@@ -30,13 +30,20 @@ const FAL_SOFT_LIMIT_S: f64 = 2400.0;
 /// Hard time limit of a fal job when none is given, in seconds.
 const FAL_HARD_LIMIT_S: f64 = 3600.0;
 
-/// Builds the engine for commands that run jobs.
+/// Builds the engine for commands that run jobs. `name_template` is the
+/// `--name-template` flag of commands that queue new clips.
 pub(crate) async fn open_engine(
     data_dir: PathBuf,
     run: &RunArgs,
     defaults: JobDefaults,
+    name_template: Option<&str>,
 ) -> Result<Engine> {
-    let config = engine_config(data_dir, run, defaults)?;
+    let mut config = engine_config(data_dir, run, defaults)?;
+    if let Some(template) = name_template {
+        segue_engine::validate_template(template)
+            .map_err(|err| UsageError(format!("invalid --name-template: {err}")))?;
+        config.file_name_template = template.to_string();
+    }
     let engine = Engine::open(config).await?;
     engine.register(Arc::new(LocalGenerator::new()));
     let fal = segue_fal::FalGenerator::from_env()

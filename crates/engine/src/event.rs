@@ -9,6 +9,7 @@ use crate::store::OutputInfo;
 /// Something that happened to one job. Serialized with an `event` tag, so a
 /// JSON line reads `{"event":"started","job_id":"...","attempt":1,...}`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum JobEvent {
     /// The job was stored and waits for a slot.
@@ -68,6 +69,7 @@ pub enum JobEvent {
         /// The attempt that failed.
         attempt: u32,
         /// Backoff before the next attempt, in milliseconds.
+        #[cfg_attr(feature = "ts", ts(type = "number"))]
         delay_ms: u64,
         /// Error of the failed attempt.
         error: String,

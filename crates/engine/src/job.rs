@@ -23,6 +23,7 @@ pub const LOCAL_MODEL: &str = "segue-local-v1";
 /// order comes from the store's sequence number, so ids carry no time and
 /// an 8-digit prefix is enough to identify a job.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 #[serde(transparent)]
 pub struct JobId(pub Uuid);
 
@@ -61,6 +62,7 @@ impl FromStr for JobId {
 /// Lifecycle state of a job. Terminal states are `Succeeded`, `Failed`,
 /// `Cancelled` and `TimedOut`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 #[serde(rename_all = "snake_case")]
 pub enum JobState {
     /// Waiting for a free slot in its provider's pool.
@@ -143,6 +145,7 @@ impl FromStr for JobState {
 
 /// Step of a running attempt.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 #[serde(rename_all = "snake_case")]
 pub enum Stage {
     /// Loading and checking the input images.
@@ -200,6 +203,7 @@ impl fmt::Display for Stage {
 /// Class of a failure, stored with the job so that history can be filtered
 /// by cause.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorKind {
     /// A front or tail image is missing, unreadable or unsupported.
@@ -254,6 +258,7 @@ impl fmt::Display for ErrorKind {
 /// Raw request for one transition, as the CLI, the app or a manifest gives
 /// it. Optional fields fall back to [`JobDefaults`].
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export, optional_fields))]
 #[serde(deny_unknown_fields)]
 pub struct JobRequest {
     /// Image the clip starts on.
@@ -277,6 +282,7 @@ pub struct JobRequest {
     pub negative_prompt: Option<String>,
     /// Seed for hosted models.
     #[serde(default)]
+    #[cfg_attr(feature = "ts", ts(type = "number | null"))]
     pub seed: Option<i64>,
     /// Provider name; `local` by default.
     #[serde(default)]
@@ -331,6 +337,7 @@ impl Default for JobDefaults {
 /// Validated specification of one transition: the settings snapshot a job
 /// runs with.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub struct JobSpec {
     /// Display name.
     pub name: String,
@@ -345,6 +352,7 @@ pub struct JobSpec {
     /// Negative prompt for hosted models.
     pub negative_prompt: String,
     /// Seed for hosted models.
+    #[cfg_attr(feature = "ts", ts(type = "number | null"))]
     pub seed: Option<i64>,
     /// Provider name.
     pub provider: String,

@@ -13,10 +13,12 @@ pub mod queue;
 pub mod retry;
 pub mod runner;
 pub mod store;
+pub mod template;
 
 pub use event::JobEvent;
 pub use job::{ErrorKind, JobDefaults, JobId, JobRequest, JobSpec, JobState, Stage};
 pub use provider::{AttemptContext, ErrorClass, GenerateError, Generated, Generator, Reporter};
-pub use queue::{CancelOutcome, Engine, EngineConfig, EnqueueError, OutputTarget};
+pub use queue::{CancelOutcome, Engine, EngineConfig, EnqueueError, OutputTarget, SlotInfo};
 pub use retry::RetryPolicy;
-pub use store::{AttemptRecord, JobFilter, JobRecord, OutputInfo, Store, StoreError};
+pub use store::{AttemptRecord, JobFilter, JobRecord, OutputInfo, StateCounts, Store, StoreError};
+pub use template::{TemplateError, validate_template};

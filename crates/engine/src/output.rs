@@ -15,6 +15,7 @@ use sha2::{Digest, Sha256};
 
 use crate::job::JobId;
 use crate::store::OutputInfo;
+pub use crate::template::validate_template;
 
 /// Maximum length of a file stem built from a transition name, in characters.
 const MAX_STEM_CHARS: usize = 120;

@@ -14,18 +14,23 @@
 //! process owns the jobs it enqueued; when it dies, `resume_orphans` in any
 //! other process takes them over (see `runner`).
 
+use std::cmp::Reverse;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
+use serde::{Deserialize, Serialize};
 use tokio::sync::{Notify, broadcast, mpsc};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use crate::event::JobEvent;
-use crate::job::{ErrorKind, JobDefaults, JobId, JobRequest, JobState, RequestError, Stage};
+use crate::job::{
+    ErrorKind, JobDefaults, JobId, JobRequest, JobSpec, JobState, RequestError, Stage,
+};
 use crate::limiter::{Limiter, Permit};
 use crate::output;
 use crate::provider::{
@@ -34,6 +39,7 @@ use crate::provider::{
 use crate::retry::RetryPolicy;
 use crate::runner::{self, RunnerLock};
 use crate::store::{AttemptFailure, JobRecord, NewJob, Store, StoreError, now_ms};
+use crate::template::{self, NameFields, TemplateError};
 
 /// How often the pool looks for cancel requests from other processes.
 const CANCEL_POLL: Duration = Duration::from_millis(400);
@@ -59,6 +65,11 @@ pub struct EngineConfig {
     pub hard_limit: Duration,
     /// Defaults for fields a request leaves out.
     pub defaults: JobDefaults,
+    /// Template for the names of clips written into an output folder
+    /// ([`OutputTarget::Dir`]). [`crate::template`] lists the
+    /// placeholders. Clips with an exact path ([`OutputTarget::File`]) do
+    /// not use it.
+    pub file_name_template: String,
 }
 
 impl EngineConfig {
@@ -70,6 +81,7 @@ impl EngineConfig {
             soft_limit: Duration::from_secs(10 * 60),
             hard_limit: Duration::from_secs(15 * 60),
             defaults: JobDefaults::default(),
+            file_name_template: template::DEFAULT_TEMPLATE.to_string(),
         }
     }
 }
@@ -77,7 +89,8 @@ impl EngineConfig {
 /// Destination of a job's clip.
 #[derive(Clone, Debug)]
 pub enum OutputTarget {
-    /// Into this folder, under a unique name built from the transition name.
+    /// Into this folder, under a unique name built from
+    /// [`EngineConfig::file_name_template`].
     Dir(PathBuf),
     /// At exactly this path (replaced if it exists).
     File(PathBuf),
@@ -115,6 +128,10 @@ pub enum EnqueueError {
     /// No generator is registered under the provider name.
     #[error("unknown provider {0:?}; available: {1}")]
     UnknownProvider(String, String),
+    /// [`EngineConfig::file_name_template`] is invalid. The message names
+    /// the unknown placeholder and lists the valid ones.
+    #[error(transparent)]
+    Template(#[from] TemplateError),
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -131,10 +148,33 @@ pub enum CancelOutcome {
     AlreadyFinished(JobState),
 }
 
+/// Concurrency of one registered provider, as [`Engine::slots`] reports it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
+pub struct SlotInfo {
+    /// Provider name.
+    pub provider: String,
+    /// Attempts of this process running now. It reads one higher while the
+    /// dispatcher has taken a slot for a job it is about to start.
+    pub in_use: usize,
+    /// Concurrency limit.
+    pub limit: usize,
+    /// Queued jobs of this process waiting for a slot. Jobs waiting out a
+    /// retry backoff are not counted until the backoff ends.
+    pub queued: usize,
+}
+
+/// Dispatch order of a ready job: higher priority first, then lower `seq`.
+type ReadyKey = (Reverse<i64>, i64);
+
+fn ready_key(record: &JobRecord) -> ReadyKey {
+    (Reverse(record.priority), record.seq)
+}
+
 struct ProviderSlot {
     generator: Arc<dyn Generator>,
     limiter: Arc<Limiter>,
-    ready: Mutex<BTreeMap<i64, JobId>>,
+    ready: Mutex<BTreeMap<ReadyKey, JobId>>,
     wake: Notify,
 }
 
@@ -149,7 +189,22 @@ struct Inner {
     /// Jobs this process owns that have not reached a terminal state.
     pending: Mutex<HashSet<JobId>>,
     idle: Notify,
+    /// Set by [`Engine::pause`]: dispatchers start no attempt while it is.
+    paused: AtomicBool,
+    /// Woken by [`Engine::resume`].
+    resumed: Notify,
     shutdown: CancellationToken,
+    /// Settings a front end may change while the engine runs.
+    tunables: RwLock<Tunables>,
+}
+
+/// Settings that apply to jobs queued from now on.
+#[derive(Clone, Debug)]
+struct Tunables {
+    max_attempts: u32,
+    file_name_template: String,
+    /// Soft and hard limit per provider; others use the config's.
+    limits: HashMap<String, (Duration, Duration)>,
 }
 
 /// The engine: one per process. Cheap to clone.
@@ -180,7 +235,6 @@ impl Engine {
         let (events, _) = broadcast::channel(EVENT_CAPACITY);
         tracing::info!(runner_id = runner.id(), database = %store.path().display(), "engine started");
         let inner = Arc::new(Inner {
-            config,
             store,
             runner,
             events,
@@ -188,7 +242,15 @@ impl Engine {
             tokens: Mutex::new(HashMap::new()),
             pending: Mutex::new(HashSet::new()),
             idle: Notify::new(),
+            paused: AtomicBool::new(false),
+            resumed: Notify::new(),
             shutdown: CancellationToken::new(),
+            tunables: RwLock::new(Tunables {
+                max_attempts: config.retry.max_attempts,
+                file_name_template: config.file_name_template.clone(),
+                limits: HashMap::new(),
+            }),
+            config,
         });
         tokio::spawn(poll_cancel_requests(Arc::clone(&inner)));
         Ok(Self { inner })
@@ -232,6 +294,29 @@ impl Engine {
         self.inner.slot(provider).map(|slot| slot.limiter.limit())
     }
 
+    /// Sets the soft and hard time limit of `provider`'s jobs queued or
+    /// retried from now on. Jobs already queued keep theirs.
+    pub fn set_limits(&self, provider: &str, soft: Duration, hard: Duration) {
+        let soft = soft.min(hard);
+        self.inner
+            .tunables
+            .write()
+            .expect("tunables lock poisoned")
+            .limits
+            .insert(provider.to_string(), (soft, hard));
+    }
+
+    /// Sets the attempt budget of jobs queued or retried from now on.
+    pub fn set_max_attempts(&self, attempts: u32) {
+        self.inner.tunables.write().expect("tunables lock poisoned").max_attempts = attempts.max(1);
+    }
+
+    /// Sets the file-name template of clips queued from now on. An invalid
+    /// template makes later enqueues fail with its error.
+    pub fn set_file_name_template(&self, template: String) {
+        self.inner.tunables.write().expect("tunables lock poisoned").file_name_template = template;
+    }
+
     /// Subscribes to job events.
     pub fn subscribe(&self) -> broadcast::Receiver<JobEvent> {
         self.inner.events.subscribe()
@@ -259,6 +344,7 @@ impl Engine {
         &self,
         requests: &[(JobRequest, OutputTarget)],
     ) -> Result<Vec<Option<f64>>, EnqueueError> {
+        template::check_template(&self.inner.file_name_template())?;
         let mut prices = Vec::with_capacity(requests.len());
         for (index, (request, _)) in requests.iter().enumerate() {
             let spec = request
@@ -282,6 +368,10 @@ impl Engine {
         requests: Vec<(JobRequest, OutputTarget)>,
     ) -> Result<Vec<JobId>, EnqueueError> {
         let config = &self.inner.config;
+        template::check_template(&self.inner.file_name_template())?;
+        // One timestamp for the batch, so `{date}` and `{time}` agree
+        // across its clips.
+        let enqueued_at = time::OffsetDateTime::now_utc();
         let mut jobs = Vec::with_capacity(requests.len());
         let mut reserved: HashSet<PathBuf> = HashSet::new();
         for (index, (request, target)) in requests.into_iter().enumerate() {
@@ -295,15 +385,18 @@ impl Engine {
                 .check(&spec)
                 .map_err(|source| EnqueueError::Rejected { index, source })?;
             let price_estimate_usd = slot.generator.estimate_price(&spec);
-            let output_path = self.reserve_output(&spec.name, target, &reserved).await?;
+            let id = JobId::new();
+            let fields = NameFields { spec: &spec, id, index: index + 1, time: enqueued_at };
+            let output_path = self.reserve_templated(&fields, target, &reserved).await?;
             reserved.insert(output_path.clone());
+            let (soft_limit, hard_limit) = self.inner.limits_for(&spec.provider);
             jobs.push(NewJob {
-                id: JobId::new(),
+                id,
                 spec,
                 output_path,
-                max_attempts: config.retry.max_attempts.max(1),
-                soft_limit: config.soft_limit,
-                hard_limit: config.hard_limit,
+                max_attempts: self.inner.max_attempts(),
+                soft_limit,
+                hard_limit,
                 runner_id: self.runner_id().to_string(),
                 price_estimate_usd,
             });
@@ -323,9 +416,30 @@ impl Engine {
         Ok(ids)
     }
 
+    /// Reserves the output path of a new job, naming a clip in a folder
+    /// with the engine's file-name template.
+    async fn reserve_templated(
+        &self,
+        fields: &NameFields<'_>,
+        target: OutputTarget,
+        reserved: &HashSet<PathBuf>,
+    ) -> Result<PathBuf, EnqueueError> {
+        let stem = match &target {
+            OutputTarget::Dir(_) => {
+                let name = template::render_template(&self.inner.file_name_template(), fields)?;
+                output::file_stem(&name)
+            }
+            OutputTarget::File(_) => String::new(),
+        };
+        self.reserve_output(&stem, target, reserved).await
+    }
+
+    /// Reserves an output path: `target` itself for a file, or a free
+    /// `<stem>.mp4`, `<stem>-2.mp4`, ... in a folder. `stem` must already
+    /// be a file stem from [`output::file_stem`].
     async fn reserve_output(
         &self,
-        name: &str,
+        stem: &str,
         target: OutputTarget,
         reserved: &HashSet<PathBuf>,
     ) -> Result<PathBuf, EnqueueError> {
@@ -347,12 +461,11 @@ impl Engine {
             OutputTarget::Dir(dir) => {
                 let dir = std::path::absolute(&dir).unwrap_or(dir);
                 check_writable_dir(&dir)?;
-                let stem = output::file_stem(name);
                 // Names reserved by unfinished jobs in the store are skipped
                 // too, so two queued jobs never share an output path.
                 let mut skipped: HashSet<PathBuf> = HashSet::new();
                 loop {
-                    let candidate = output::unique_path(&dir, &stem, |p| {
+                    let candidate = output::unique_path(&dir, stem, |p| {
                         reserved.contains(p) || skipped.contains(p)
                     });
                     if !self.inner.store.output_path_taken(&candidate).await? {
@@ -406,11 +519,11 @@ impl Engine {
             output_path =
                 self.reserve_output(&stem, OutputTarget::Dir(dir), &HashSet::new()).await?;
         }
-        let config = &self.inner.config;
+        let (soft_limit, hard_limit) = self.inner.limits_for(&record.provider);
         let reset = crate::store::RetryReset {
-            extra_attempts: config.retry.max_attempts.max(1),
-            soft_limit: config.soft_limit,
-            hard_limit: config.hard_limit,
+            extra_attempts: self.inner.max_attempts(),
+            soft_limit,
+            hard_limit,
             output_path,
         };
         if !self.inner.store.reset_for_retry(id, self.runner_id(), &reset).await? {
@@ -440,6 +553,7 @@ impl Engine {
             tracing::info!(dead_runner = %other, jobs = ids.len(), "resuming jobs of a stopped process");
             adopted.extend(ids);
         }
+        let mut records = Vec::with_capacity(adopted.len());
         for &id in &adopted {
             let record = self.inner.store.job(id).await?;
             remove_stale_temps(&self.inner.config.data_dir, id);
@@ -447,7 +561,13 @@ impl Engine {
                 self.inner.emit(JobEvent::Cancelled { job_id: id });
                 continue;
             }
-            self.inner.schedule(&record);
+            records.push(record);
+        }
+        // A dispatcher may start the first job scheduled before the rest
+        // are in its queue, so they are scheduled in dispatch order.
+        records.sort_by_key(ready_key);
+        for record in &records {
+            self.inner.schedule(record);
         }
         Ok(adopted)
     }
@@ -485,9 +605,167 @@ impl Engine {
     pub fn shutdown(&self) {
         self.inner.shutdown.cancel();
     }
+
+    /// Pauses the queue after the attempts running now: no provider starts
+    /// another attempt until [`Engine::resume`]. Running attempts finish
+    /// normally, queued jobs stay queued, and a retrying job whose backoff
+    /// ends moves to queued and waits there. A job that a dispatcher took
+    /// from its queue just before the call still starts. The pause is not
+    /// stored: it lasts as long as this engine, and a new process starts
+    /// unpaused.
+    pub fn pause(&self) {
+        if !self.inner.paused.swap(true, Ordering::SeqCst) {
+            tracing::info!("queue paused");
+        }
+    }
+
+    /// Ends a [`Engine::pause`] and wakes every provider's dispatcher.
+    pub fn resume(&self) {
+        if self.inner.paused.swap(false, Ordering::SeqCst) {
+            tracing::info!("queue resumed");
+        }
+        self.inner.resumed.notify_waiters();
+    }
+
+    /// Returns whether the queue is paused.
+    pub fn is_paused(&self) -> bool {
+        self.inner.is_paused()
+    }
+
+    /// Moves a queued job of this process to the front of its provider's
+    /// dispatch order, so it starts when the next slot frees. The order is
+    /// stored, so a process that resumes the job keeps it. Returns false
+    /// when the job is not queued (running, retrying, finished) or belongs
+    /// to another process.
+    pub async fn run_next(&self, id: JobId) -> Result<bool, StoreError> {
+        let Some(priority) = self.inner.store.prioritize(id, self.runner_id()).await? else {
+            return Ok(false);
+        };
+        let record = self.inner.store.job(id).await?;
+        if let Some(slot) = self.inner.slot(&record.provider) {
+            let mut ready = slot.ready.lock().expect("ready lock poisoned");
+            let old_key = ready.iter().find(|(_, job)| **job == id).map(|(key, _)| *key);
+            // A job missing from the map was taken by the dispatcher just
+            // now and is starting, so there is nothing to reorder.
+            if let Some(old_key) = old_key {
+                ready.remove(&old_key);
+                ready.insert((Reverse(priority), old_key.1), id);
+            }
+        }
+        tracing::info!(job_id = %id, priority, "job moved to the front of its queue");
+        Ok(true)
+    }
+
+    /// Deletes finished jobs and their attempts from the history. Only
+    /// jobs in a terminal state are deleted: succeeded, failed, cancelled,
+    /// timed_out, and also remote_expired and submit_unknown, which change
+    /// only when the user retries them. Queued, running and retrying jobs
+    /// and unknown ids are skipped. Clip files are not deleted. Returns the
+    /// number of jobs deleted.
+    pub async fn delete_jobs(&self, ids: &[JobId]) -> Result<usize, StoreError> {
+        let deleted = self.inner.store.delete_jobs(ids).await?;
+        tracing::info!(requested = ids.len(), deleted, "jobs deleted from the history");
+        Ok(deleted)
+    }
+
+    /// Queues a new job with the settings snapshot of job `id`, which may
+    /// be in any state. The clip goes into the folder of the original's
+    /// output, under a name from this engine's file-name template (with
+    /// the new job's id and `{n}` = 1) made unique in that folder. The new
+    /// job gets this engine's attempt budget and time limits. Returns the
+    /// new job's id.
+    pub async fn rerun(&self, id: JobId) -> Result<JobId, EnqueueError> {
+        let original = self.inner.store.job(id).await?;
+        let spec = original.spec.clone();
+        check_images(&spec)?;
+        let slot = self.inner.slot(&spec.provider).ok_or_else(|| {
+            EnqueueError::UnknownProvider(spec.provider.clone(), self.inner.provider_names())
+        })?;
+        slot.generator
+            .check(&spec)
+            .map_err(|source| EnqueueError::Rejected { index: 0, source })?;
+
+        let new_id = JobId::new();
+        let dir = original.output_path.parent().map(Path::to_path_buf).unwrap_or_default();
+        let fields =
+            NameFields { spec: &spec, id: new_id, index: 1, time: time::OffsetDateTime::now_utc() };
+        let output_path =
+            self.reserve_templated(&fields, OutputTarget::Dir(dir), &HashSet::new()).await?;
+        let (soft_limit, hard_limit) = self.inner.limits_for(&spec.provider);
+        let job = NewJob {
+            id: new_id,
+            price_estimate_usd: slot.generator.estimate_price(&spec),
+            spec,
+            output_path,
+            max_attempts: self.inner.max_attempts(),
+            soft_limit,
+            hard_limit,
+            runner_id: self.runner_id().to_string(),
+        };
+
+        self.inner.store.insert_jobs(std::slice::from_ref(&job)).await?;
+        let record = self.inner.store.job(new_id).await?;
+        tracing::info!(job_id = %new_id, original = %id, "job queued again as a new job");
+        self.inner.emit(JobEvent::Queued {
+            job_id: new_id,
+            name: job.spec.name.clone(),
+            provider: job.spec.provider.clone(),
+        });
+        self.inner.schedule(&record);
+        Ok(new_id)
+    }
+
+    /// Returns the slot use of every registered provider, sorted by name.
+    pub fn slots(&self) -> Vec<SlotInfo> {
+        let providers = self.inner.providers.read().expect("providers lock poisoned");
+        let mut slots: Vec<SlotInfo> = providers
+            .iter()
+            .map(|(name, slot)| SlotInfo {
+                provider: name.clone(),
+                in_use: slot.limiter.in_use(),
+                limit: slot.limiter.limit(),
+                queued: slot.ready.lock().expect("ready lock poisoned").len(),
+            })
+            .collect();
+        slots.sort_by(|a, b| a.provider.cmp(&b.provider));
+        slots
+    }
+}
+
+/// Checks that a stored spec's images are still files, as
+/// [`JobRequest::validate`] does for a new request.
+fn check_images(spec: &JobSpec) -> Result<(), EnqueueError> {
+    for (role, path) in [("front", &spec.front), ("tail", &spec.tail)] {
+        let source = if path.is_dir() {
+            RequestError::ImageIsFolder { role, path: path.clone() }
+        } else if !path.is_file() {
+            RequestError::MissingImage { role, path: path.clone() }
+        } else {
+            continue;
+        };
+        return Err(EnqueueError::Request { index: 0, source });
+    }
+    Ok(())
 }
 
 impl Inner {
+    fn limits_for(&self, provider: &str) -> (Duration, Duration) {
+        let tunables = self.tunables.read().expect("tunables lock poisoned");
+        tunables
+            .limits
+            .get(provider)
+            .copied()
+            .unwrap_or((self.config.soft_limit, self.config.hard_limit))
+    }
+
+    fn max_attempts(&self) -> u32 {
+        self.tunables.read().expect("tunables lock poisoned").max_attempts.max(1)
+    }
+
+    fn file_name_template(&self) -> String {
+        self.tunables.read().expect("tunables lock poisoned").file_name_template.clone()
+    }
+
     fn slot(&self, provider: &str) -> Option<Arc<ProviderSlot>> {
         self.providers.read().expect("providers lock poisoned").get(provider).cloned()
     }
@@ -501,6 +779,10 @@ impl Inner {
 
     fn emit(&self, event: JobEvent) {
         let _ = self.events.send(event);
+    }
+
+    fn is_paused(&self) -> bool {
+        self.paused.load(Ordering::SeqCst)
     }
 
     /// Puts an owned, unfinished job where it belongs: in its provider's
@@ -519,12 +801,15 @@ impl Inner {
                     Arc::clone(self),
                     slot,
                     record.id,
-                    record.seq,
+                    ready_key(record),
                     Duration::from_millis(wait as u64),
                 ));
             }
             _ => {
-                slot.ready.lock().expect("ready lock poisoned").insert(record.seq, record.id);
+                slot.ready
+                    .lock()
+                    .expect("ready lock poisoned")
+                    .insert(ready_key(record), record.id);
                 slot.wake.notify_one();
             }
         }
@@ -553,28 +838,43 @@ impl Inner {
     }
 }
 
-/// Starts the oldest ready job of one provider whenever a slot is free.
+/// Starts the first ready job of one provider, in dispatch order, whenever
+/// a slot is free and the queue is not paused.
 async fn dispatch(inner: Arc<Inner>, slot: Arc<ProviderSlot>) {
     loop {
+        // A slot is taken only once a job is ready, so that the limiter's
+        // count is the number of attempts running.
+        loop {
+            // Both futures exist before the checks, so a wake or resume
+            // that happens after a check is not missed.
+            let wake = slot.wake.notified();
+            let resumed = inner.resumed.notified();
+            let has_ready = !slot.ready.lock().expect("ready lock poisoned").is_empty();
+            if has_ready && !inner.is_paused() {
+                break;
+            }
+            tokio::select! {
+                _ = wake => {}
+                _ = resumed => {}
+                _ = inner.shutdown.cancelled() => return,
+            }
+        }
         let permit = tokio::select! {
             permit = slot.limiter.acquire() => permit,
             _ = inner.shutdown.cancelled() => return,
         };
-        let next = loop {
-            let wake = slot.wake.notified();
-            if let Some((seq, id)) = slot.ready.lock().expect("ready lock poisoned").pop_first() {
-                break (seq, id);
-            }
-            tokio::select! {
-                _ = wake => {}
-                _ = inner.shutdown.cancelled() => return,
-            }
+        // While this waited for a slot, the queue may have been paused or
+        // the ready jobs cancelled. The permit goes back on `continue`.
+        if inner.is_paused() {
+            continue;
+        }
+        let Some((key, id)) = slot.ready.lock().expect("ready lock poisoned").pop_first() else {
+            continue;
         };
-        let (seq, id) = next;
         let ready_left = slot.ready.lock().expect("ready lock poisoned").len();
         let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
         let parallelism = (cores / (slot.limiter.in_use() + ready_left).max(1)).max(1);
-        start_and_spawn(&inner, &slot, id, seq, permit, parallelism).await;
+        start_and_spawn(&inner, &slot, id, key, permit, parallelism).await;
     }
 }
 
@@ -587,12 +887,12 @@ enum Ending {
 
 /// Claims a dispatched job in the store and runs its attempt in a task of
 /// its own. The claim happens here, in dispatch order, so jobs start (and
-/// their `started` events go out) in FIFO order.
+/// their `started` events go out) in dispatch order.
 async fn start_and_spawn(
     inner: &Arc<Inner>,
     slot: &Arc<ProviderSlot>,
     id: JobId,
-    seq: i64,
+    key: ReadyKey,
     permit: Permit,
     parallelism: usize,
 ) {
@@ -620,7 +920,7 @@ async fn start_and_spawn(
     let span = tracing::info_span!("job", job_id = %id, attempt);
     let (inner, slot) = (Arc::clone(inner), Arc::clone(slot));
     tokio::spawn(
-        async move { attempt_body(&inner, &slot, record, attempt, seq, permit, parallelism).await }
+        async move { attempt_body(&inner, &slot, record, attempt, key, permit, parallelism).await }
             .instrument(span),
     );
 }
@@ -630,7 +930,7 @@ async fn attempt_body(
     slot: &Arc<ProviderSlot>,
     record: JobRecord,
     attempt: u32,
-    seq: i64,
+    key: ReadyKey,
     permit: Permit,
     parallelism: usize,
 ) {
@@ -671,7 +971,7 @@ async fn attempt_body(
         Ending::Cancelled => Outcome::Cancelled,
     };
     let _ = std::fs::remove_file(&temp);
-    record_outcome(inner, slot, &record, attempt, seq, outcome).await;
+    record_outcome(inner, slot, &record, attempt, key, outcome).await;
     // The slot is held until the outcome is stored and announced, so that
     // observers never see more jobs running than the limit allows.
     drop(permit);
@@ -782,7 +1082,7 @@ async fn record_outcome(
     slot: &Arc<ProviderSlot>,
     record: &JobRecord,
     attempt: u32,
-    seq: i64,
+    key: ReadyKey,
     outcome: Outcome,
 ) {
     let id = record.id;
@@ -823,7 +1123,7 @@ async fn record_outcome(
             }
             stored
         }
-        Outcome::Error(err) => record_error(inner, slot, record, attempt, seq, err).await,
+        Outcome::Error(err) => record_error(inner, slot, record, attempt, key, err).await,
     };
     if let Err(err) = stored {
         // The state change could not be stored even after retrying busy
@@ -838,7 +1138,7 @@ async fn record_error(
     slot: &Arc<ProviderSlot>,
     record: &JobRecord,
     attempt: u32,
-    seq: i64,
+    key: ReadyKey,
     err: GenerateError,
 ) -> Result<(), StoreError> {
     let id = record.id;
@@ -888,7 +1188,7 @@ async fn record_error(
         delay_ms: delay.as_millis() as u64,
         error: err.message,
     });
-    tokio::spawn(backoff_then_requeue(Arc::clone(inner), Arc::clone(slot), id, seq, delay));
+    tokio::spawn(backoff_then_requeue(Arc::clone(inner), Arc::clone(slot), id, key, delay));
     Ok(())
 }
 
@@ -913,7 +1213,7 @@ async fn backoff_then_requeue(
     inner: Arc<Inner>,
     slot: Arc<ProviderSlot>,
     id: JobId,
-    seq: i64,
+    key: ReadyKey,
     delay: Duration,
 ) {
     let cancel = inner.token(id);
@@ -930,7 +1230,7 @@ async fn backoff_then_requeue(
     }
     match inner.store.requeue(id).await {
         Ok(true) => {
-            slot.ready.lock().expect("ready lock poisoned").insert(seq, id);
+            slot.ready.lock().expect("ready lock poisoned").insert(key, id);
             slot.wake.notify_one();
         }
         Ok(false) => finish_if_terminal(&inner, id).await,

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{AssertSqlSafe, Row, SqlitePool, sqlite::SqliteRow};
+use sqlx::{AssertSqlSafe, QueryBuilder, Row, Sqlite, SqlitePool, sqlite::SqliteRow};
 
 use crate::job::{ErrorKind, JobId, JobSpec, JobState, Stage};
 
@@ -65,10 +65,12 @@ pub enum StoreError {
 
 /// Facts about a finished clip.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub struct OutputInfo {
     /// Final path of the clip.
     pub path: PathBuf,
     /// File size in bytes.
+    #[cfg_attr(feature = "ts", ts(type = "number"))]
     pub bytes: u64,
     /// Duration in seconds, from the MP4's video track.
     pub duration_s: f64,
@@ -86,11 +88,17 @@ pub struct OutputInfo {
 
 /// One job as stored.
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub struct JobRecord {
     /// Job id.
     pub id: JobId,
     /// Position in the FIFO order.
+    #[cfg_attr(feature = "ts", ts(type = "number"))]
     pub seq: i64,
+    /// Dispatch priority: within a provider, queued jobs start by priority
+    /// (highest first) and then by `seq`. 0 unless `run_next` raised it.
+    #[cfg_attr(feature = "ts", ts(type = "number"))]
+    pub priority: i64,
     /// Provider name.
     pub provider: String,
     /// Current state.
@@ -106,8 +114,10 @@ pub struct JobRecord {
     /// Attempt budget.
     pub max_attempts: u32,
     /// Soft time limit per attempt, in milliseconds.
+    #[cfg_attr(feature = "ts", ts(type = "number"))]
     pub soft_limit_ms: u64,
     /// Hard time limit per attempt, in milliseconds.
+    #[cfg_attr(feature = "ts", ts(type = "number"))]
     pub hard_limit_ms: u64,
     /// Settings snapshot taken at enqueue time.
     pub spec: JobSpec,
@@ -118,6 +128,7 @@ pub struct JobRecord {
     /// Whether a cancel was requested from another process.
     pub cancel_requested: bool,
     /// When a retrying job may run again (Unix ms).
+    #[cfg_attr(feature = "ts", ts(type = "number | null"))]
     pub next_attempt_at: Option<i64>,
     /// Class of the last error.
     pub error_kind: Option<String>,
@@ -126,18 +137,23 @@ pub struct JobRecord {
     /// Hosted provider's request id.
     pub provider_request_id: Option<String>,
     /// Unix ms at which a hosted submit started and had no reply yet.
+    #[cfg_attr(feature = "ts", ts(type = "number | null"))]
     pub submit_started_at: Option<i64>,
     /// Hosted provider's result JSON, stored as soon as it was fetched.
     pub provider_result: Option<String>,
     /// Estimated price in US dollars.
     pub price_estimate_usd: Option<f64>,
     /// Unix ms.
+    #[cfg_attr(feature = "ts", ts(type = "number"))]
     pub created_at: i64,
     /// Unix ms.
+    #[cfg_attr(feature = "ts", ts(type = "number"))]
     pub updated_at: i64,
     /// Unix ms of the first attempt's start.
+    #[cfg_attr(feature = "ts", ts(type = "number | null"))]
     pub started_at: Option<i64>,
     /// Unix ms of reaching a terminal state.
+    #[cfg_attr(feature = "ts", ts(type = "number | null"))]
     pub finished_at: Option<i64>,
     /// The finished clip, once the job succeeded.
     pub output: Option<OutputInfo>,
@@ -145,6 +161,7 @@ pub struct JobRecord {
 
 /// One attempt of a job.
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub struct AttemptRecord {
     /// 1-based attempt number.
     pub number: u32,
@@ -154,8 +171,10 @@ pub struct AttemptRecord {
     /// Process that ran it.
     pub runner_id: String,
     /// Unix ms.
+    #[cfg_attr(feature = "ts", ts(type = "number"))]
     pub started_at: i64,
     /// Unix ms.
+    #[cfg_attr(feature = "ts", ts(type = "number | null"))]
     pub finished_at: Option<i64>,
     /// Class of its error.
     pub error_kind: Option<String>,
@@ -216,7 +235,8 @@ pub struct RetryReset {
     pub output_path: PathBuf,
 }
 
-/// Filters for [`Store::list_jobs`].
+/// Filters for [`Store::list_jobs`] and [`Store::count_jobs`]. Every field
+/// left at its default matches all jobs.
 #[derive(Clone, Debug, Default)]
 pub struct JobFilter {
     /// Only jobs in one of these states (all when empty).
@@ -225,12 +245,180 @@ pub struct JobFilter {
     pub kind: Option<String>,
     /// Only this provider.
     pub provider: Option<String>,
+    /// Only this model id.
+    pub model: Option<String>,
     /// Only jobs created at or after this Unix ms.
     pub since_ms: Option<i64>,
-    /// Only jobs whose name contains this text.
+    /// Only jobs created before this Unix ms.
+    pub until_ms: Option<i64>,
+    /// Only jobs whose name contains this text, with ASCII letters in any
+    /// case. Like `search`, it reads the whole transitions table.
     pub name_contains: Option<String>,
-    /// At most this many rows, newest first (all when `None`).
+    /// Only jobs where this text occurs in the name, the prompt, the hosted
+    /// request id or the front or tail image path, or starts the job id
+    /// (with or without dashes). ASCII letters match in any case. Other
+    /// letters match only in the same case, because SQLite's LIKE folds
+    /// ASCII only. Leading and trailing spaces are ignored, and an empty
+    /// text matches all jobs. Unlike the other filters, a search uses no
+    /// index: it reads the whole transitions table and every job row that
+    /// the other filters leave.
+    pub search: Option<String>,
+    /// At most this many rows (all when `None`).
     pub limit: Option<u32>,
+    /// Rows skipped before the first one returned, for paging.
+    pub offset: Option<u32>,
+}
+
+impl JobFilter {
+    /// Appends `WHERE` and this filter's conditions on the jobs table `j`.
+    /// Only the fixed state names of [`JobState`] are written into the SQL
+    /// text, and every value from the caller is bound. Conditions for unset
+    /// fields are left out, so that SQLite can choose an index for the
+    /// ones present.
+    fn push_where(&self, query: &mut QueryBuilder<Sqlite>) {
+        query.push(" WHERE 1 = 1");
+        if !self.states.is_empty() {
+            let names: Vec<String> =
+                self.states.iter().map(|s| format!("'{}'", s.as_str())).collect();
+            query.push(format!(" AND j.state IN ({})", names.join(", ")));
+        }
+
+        if let Some(kind) = &self.kind {
+            query.push(" AND j.kind = ").push_bind(kind.clone());
+        }
+        if let Some(provider) = &self.provider {
+            query.push(" AND j.provider = ").push_bind(provider.clone());
+        }
+        if let Some(model) = &self.model {
+            query.push(" AND j.model = ").push_bind(model.clone());
+        }
+        if let Some(since) = self.since_ms {
+            query.push(" AND j.created_at >= ").push_bind(since);
+        }
+        if let Some(until) = self.until_ms {
+            query.push(" AND j.created_at < ").push_bind(until);
+        }
+
+        // SQLite's LIKE ignores case for ASCII letters only. The transition
+        // columns are matched in a subquery that scans the transitions
+        // table once, which is cheaper than joining every job with its
+        // transition.
+        if let Some(name) = &self.name_contains {
+            query.push(" AND j.transition_id IN (SELECT id FROM transitions WHERE name LIKE ");
+            query.push_bind(format!("%{}%", like_escape(name))).push(" ESCAPE '\\')");
+        }
+
+        if let Some(text) = self.search.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
+            let anywhere = format!("%{}%", like_escape(text));
+            let prefix = format!("{}%", like_escape(text));
+            query.push(" AND (j.transition_id IN (SELECT id FROM transitions WHERE ");
+            for (i, column) in ["name", "prompt", "front_path", "tail_path"].iter().enumerate() {
+                if i > 0 {
+                    query.push(" OR ");
+                }
+                query.push(format!("{column} LIKE ")).push_bind(anywhere.clone());
+                query.push(" ESCAPE '\\'");
+            }
+            query.push(") OR j.provider_request_id LIKE ").push_bind(anywhere);
+            query.push(" ESCAPE '\\'");
+            // Ids are stored as hyphenated UUIDs, and `history` shows them
+            // without dashes.
+            query.push(" OR j.id LIKE ").push_bind(prefix.clone()).push(" ESCAPE '\\'");
+            query.push(" OR replace(j.id, '-', '') LIKE ").push_bind(prefix);
+            query.push(" ESCAPE '\\')");
+        }
+    }
+}
+
+/// Escapes `%`, `_` and `\` for a LIKE pattern with `ESCAPE '\'`.
+fn like_escape(text: &str) -> String {
+    let mut escaped = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            escaped.push('\\');
+        }
+        escaped.push(c);
+    }
+    escaped
+}
+
+/// Number of jobs in each state.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
+pub struct StateCounts {
+    /// Jobs waiting for a slot.
+    #[cfg_attr(feature = "ts", ts(type = "number"))]
+    pub queued: u64,
+    /// Jobs with an attempt under way.
+    #[cfg_attr(feature = "ts", ts(type = "number"))]
+    pub running: u64,
+    /// Jobs waiting out a retry backoff.
+    #[cfg_attr(feature = "ts", ts(type = "number"))]
+    pub retrying: u64,
+    /// Jobs whose clip is done.
+    #[cfg_attr(feature = "ts", ts(type = "number"))]
+    pub succeeded: u64,
+    /// Jobs that failed.
+    #[cfg_attr(feature = "ts", ts(type = "number"))]
+    pub failed: u64,
+    /// Jobs cancelled by the user.
+    #[cfg_attr(feature = "ts", ts(type = "number"))]
+    pub cancelled: u64,
+    /// Jobs that passed a time limit.
+    #[cfg_attr(feature = "ts", ts(type = "number"))]
+    pub timed_out: u64,
+    /// Hosted jobs whose result expired before download.
+    #[cfg_attr(feature = "ts", ts(type = "number"))]
+    pub remote_expired: u64,
+    /// Hosted jobs whose submit outcome is unknown.
+    #[cfg_attr(feature = "ts", ts(type = "number"))]
+    pub submit_unknown: u64,
+}
+
+impl StateCounts {
+    /// Returns the count of one state.
+    pub fn get(&self, state: JobState) -> u64 {
+        match state {
+            JobState::Queued => self.queued,
+            JobState::Running => self.running,
+            JobState::Retrying => self.retrying,
+            JobState::Succeeded => self.succeeded,
+            JobState::Failed => self.failed,
+            JobState::Cancelled => self.cancelled,
+            JobState::TimedOut => self.timed_out,
+            JobState::RemoteExpired => self.remote_expired,
+            JobState::SubmitUnknown => self.submit_unknown,
+        }
+    }
+
+    fn get_mut(&mut self, state: JobState) -> &mut u64 {
+        match state {
+            JobState::Queued => &mut self.queued,
+            JobState::Running => &mut self.running,
+            JobState::Retrying => &mut self.retrying,
+            JobState::Succeeded => &mut self.succeeded,
+            JobState::Failed => &mut self.failed,
+            JobState::Cancelled => &mut self.cancelled,
+            JobState::TimedOut => &mut self.timed_out,
+            JobState::RemoteExpired => &mut self.remote_expired,
+            JobState::SubmitUnknown => &mut self.submit_unknown,
+        }
+    }
+
+    /// Returns the number of jobs in all states.
+    pub fn total(&self) -> u64 {
+        JobState::ALL.iter().map(|&state| self.get(state)).sum()
+    }
+}
+
+/// Yields `(state, count)` for every state, in [`JobState::ALL`] order.
+impl IntoIterator for StateCounts {
+    type Item = (JobState, u64);
+    type IntoIter = std::array::IntoIter<(JobState, u64), 9>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        JobState::ALL.map(|state| (state, self.get(state))).into_iter()
+    }
 }
 
 /// Handle on the history database.
@@ -670,7 +858,8 @@ impl Store {
     /// Queues a failed, timed-out, cancelled, expired or unknown-submit job
     /// again under `me`, with `retry.extra_attempts` more attempts than it
     /// has used, the given time limits and output path. A hosted job is
-    /// submitted anew: its old request id and result are cleared. Returns
+    /// submitted anew: its old request id and result are cleared. The job
+    /// returns to FIFO order at its old `seq` with priority 0. Returns
     /// false when the job is unfinished or succeeded.
     pub async fn reset_for_retry(
         &self,
@@ -684,7 +873,7 @@ impl Store {
                     cancel_requested = 0, max_attempts = charged_attempts + ?2, finished_at = NULL,
                     next_attempt_at = NULL, updated_at = ?3, provider_request_id = NULL,
                     provider_result = NULL, submit_started_at = NULL, soft_limit_ms = ?4,
-                    hard_limit_ms = ?5, output_path = ?6
+                    hard_limit_ms = ?5, output_path = ?6, priority = 0
                  WHERE id = ?7 AND state NOT IN ('queued', 'running', 'retrying', 'succeeded')",
             )
             .bind(me)
@@ -764,37 +953,114 @@ impl Store {
         }
     }
 
-    /// Lists jobs, newest first.
+    /// Lists the jobs that match `filter`, newest first: by creation time,
+    /// then by `seq` for jobs created in the same millisecond.
     pub async fn list_jobs(&self, filter: &JobFilter) -> Result<Vec<JobRecord>, StoreError> {
-        let mut sql = format!("{JOB_SELECT} WHERE 1 = 1");
-        if !filter.states.is_empty() {
-            let names: Vec<String> =
-                filter.states.iter().map(|s| format!("'{}'", s.as_str())).collect();
-            sql.push_str(&format!(" AND j.state IN ({})", names.join(", ")));
-        }
-        sql.push_str(" AND (?1 IS NULL OR t.kind = ?1) AND (?2 IS NULL OR j.provider = ?2)");
-        sql.push_str(
-            " AND (?3 IS NULL OR j.created_at >= ?3) AND (?4 IS NULL OR instr(lower(t.name), lower(?4)) > 0)",
-        );
-        sql.push_str(" ORDER BY j.seq DESC LIMIT ?5");
-        // Only fixed state names from JobState are formatted into the text; every
-        // user value is bound.
-        let rows = sqlx::query(AssertSqlSafe(sql))
-            .bind(&filter.kind)
-            .bind(&filter.provider)
-            .bind(filter.since_ms)
-            .bind(&filter.name_contains)
-            .bind(filter.limit.map(i64::from).unwrap_or(-1))
-            .fetch_all(&self.pool)
-            .await?;
+        // The page is picked from the jobs table alone, where an index can
+        // cover the filter and the order, and only its rows are joined with
+        // their transitions. Skipped rows of a large offset are never read
+        // in full.
+        let mut query = QueryBuilder::<Sqlite>::new(JOB_SELECT);
+        query.push(" WHERE j.seq IN (SELECT j.seq FROM jobs j");
+        filter.push_where(&mut query);
+        query.push(format!(" {HISTORY_ORDER} LIMIT "));
+        query.push_bind(filter.limit.map(i64::from).unwrap_or(-1));
+        query.push(" OFFSET ").push_bind(i64::from(filter.offset.unwrap_or(0)));
+        query.push(format!(") {HISTORY_ORDER}"));
+        let rows = query.build().fetch_all(&self.pool).await?;
         rows.iter().map(job_from_row).collect()
     }
 
-    /// Lists the unfinished jobs owned by `runner_id`, in FIFO order.
+    /// Counts the jobs that match `filter`, ignoring its `limit` and
+    /// `offset`.
+    pub async fn count_jobs(&self, filter: &JobFilter) -> Result<u64, StoreError> {
+        let mut query = QueryBuilder::<Sqlite>::new("SELECT COUNT(*) FROM jobs j");
+        filter.push_where(&mut query);
+        let row = query.build().fetch_one(&self.pool).await?;
+        Ok(row.get::<i64, _>(0) as u64)
+    }
+
+    /// Counts all jobs by state.
+    pub async fn state_counts(&self) -> Result<StateCounts, StoreError> {
+        let rows = sqlx::query("SELECT state, COUNT(*) FROM jobs GROUP BY state")
+            .fetch_all(&self.pool)
+            .await?;
+        let mut counts = StateCounts::default();
+        for row in &rows {
+            let name: String = row.get(0);
+            match name.parse::<JobState>() {
+                Ok(state) => *counts.get_mut(state) = row.get::<i64, _>(1) as u64,
+                Err(err) => tracing::warn!(error = %err, "unknown job state in the history"),
+            }
+        }
+        Ok(counts)
+    }
+
+    /// Raises a queued job of `runner_id` above every other unfinished job
+    /// of its provider, so that it starts next. Returns the new priority, or
+    /// `None` when the job is not queued or belongs to another process.
+    pub async fn prioritize(&self, id: JobId, runner_id: &str) -> Result<Option<i64>, StoreError> {
+        retry_busy(|| async {
+            let row = sqlx::query(
+                "UPDATE jobs SET updated_at = ?1, priority = 1 +
+                    (SELECT COALESCE(MAX(other.priority), 0) FROM jobs other
+                     WHERE other.provider = jobs.provider
+                       AND other.state IN ('queued', 'running', 'retrying'))
+                 WHERE id = ?2 AND state = 'queued' AND runner_id = ?3
+                 RETURNING priority",
+            )
+            .bind(now_ms())
+            .bind(id.to_string())
+            .bind(runner_id)
+            .fetch_optional(&self.pool)
+            .await?;
+            Ok(row.map(|row| row.get::<i64, _>(0)))
+        })
+        .await
+    }
+
+    /// Deletes the jobs of `ids` that are in a terminal state (succeeded,
+    /// failed, cancelled, timed_out, remote_expired or submit_unknown),
+    /// with their attempts and transitions, in one transaction. Queued,
+    /// running and retrying jobs and unknown ids are skipped. Clip files
+    /// stay on disk. Returns the number of jobs deleted.
+    pub async fn delete_jobs(&self, ids: &[JobId]) -> Result<usize, StoreError> {
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        let id_list: Vec<String> = ids.iter().map(JobId::to_string).collect();
+        let id_json = serde_json::Value::from(id_list).to_string();
+        retry_busy(|| async {
+            let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+            // Attempts go with their job through ON DELETE CASCADE.
+            let rows = sqlx::query(
+                "DELETE FROM jobs WHERE id IN (SELECT value FROM json_each(?1))
+                   AND state NOT IN ('queued', 'running', 'retrying')
+                 RETURNING transition_id",
+            )
+            .bind(&id_json)
+            .fetch_all(&mut *tx)
+            .await?;
+            let transitions: Vec<String> = rows.iter().map(|row| row.get(0)).collect();
+            sqlx::query(
+                "DELETE FROM transitions WHERE id IN (SELECT value FROM json_each(?1))
+                   AND NOT EXISTS (SELECT 1 FROM jobs WHERE jobs.transition_id = transitions.id)",
+            )
+            .bind(serde_json::Value::from(transitions).to_string())
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            Ok(rows.len())
+        })
+        .await
+    }
+
+    /// Lists the unfinished jobs owned by `runner_id`, in dispatch order
+    /// (priority, then FIFO).
     pub async fn runner_jobs(&self, runner_id: &str) -> Result<Vec<JobRecord>, StoreError> {
         let rows = sqlx::query(AssertSqlSafe(format!(
             "{JOB_SELECT} WHERE j.runner_id = ?1 AND j.state IN ('queued', 'running', 'retrying')
-             ORDER BY j.seq"
+             ORDER BY j.priority DESC, j.seq"
         )))
         .bind(runner_id)
         .fetch_all(&self.pool)
@@ -828,7 +1094,11 @@ impl Store {
     }
 }
 
-const JOB_SELECT: &str = "SELECT j.id, j.seq, j.provider, j.state, j.stage, j.progress, j.attempt,
+/// Order of history pages: newest first, by `seq` within a millisecond.
+const HISTORY_ORDER: &str = "ORDER BY j.created_at DESC, j.seq DESC";
+
+const JOB_SELECT: &str =
+    "SELECT j.id, j.seq, j.priority, j.provider, j.state, j.stage, j.progress, j.attempt,
     j.charged_attempts, j.max_attempts, j.soft_limit_ms, j.hard_limit_ms, j.spec_json,
     j.output_path, j.runner_id, j.cancel_requested, j.next_attempt_at, j.error_kind,
     j.error_message, j.provider_request_id, j.submit_started_at, j.provider_result,
@@ -858,6 +1128,7 @@ fn job_from_row(row: &SqliteRow) -> Result<JobRecord, StoreError> {
     Ok(JobRecord {
         id: id.parse().map_err(|_| StoreError::NotFound(id.clone()))?,
         seq: row.get("seq"),
+        priority: row.get("priority"),
         provider: row.get("provider"),
         state: state.parse().unwrap_or(JobState::Failed),
         stage: row.get::<Option<String>, _>("stage").as_deref().and_then(Stage::parse),
@@ -915,10 +1186,10 @@ async fn insert_one(tx: &mut sqlx::SqliteConnection, job: &NewJob) -> Result<(),
     .execute(&mut *tx)
     .await?;
     sqlx::query(
-        "INSERT INTO jobs (id, transition_id, provider, state, max_attempts, soft_limit_ms,
-            hard_limit_ms, spec_json, output_path, runner_id, price_estimate_usd, created_at,
-            updated_at)
-         VALUES (?1, ?1, ?2, 'queued', ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10)",
+        "INSERT INTO jobs (id, transition_id, provider, kind, model, state, max_attempts,
+            soft_limit_ms, hard_limit_ms, spec_json, output_path, runner_id, price_estimate_usd,
+            created_at, updated_at)
+         VALUES (?1, ?1, ?2, ?11, ?12, 'queued', ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10)",
     )
     .bind(job.id.to_string())
     .bind(&spec.provider)
@@ -930,6 +1201,8 @@ async fn insert_one(tx: &mut sqlx::SqliteConnection, job: &NewJob) -> Result<(),
     .bind(&job.runner_id)
     .bind(job.price_estimate_usd)
     .bind(now)
+    .bind(spec.kind.to_string())
+    .bind(&spec.model)
     .execute(&mut *tx)
     .await?;
     Ok(())
@@ -1002,6 +1275,9 @@ fn is_busy(err: &StoreError) -> bool {
         _ => false,
     }
 }
+
+#[cfg(test)]
+mod history_tests;
 
 #[cfg(test)]
 mod tests {

@@ -17,6 +17,7 @@ pub const MAX_DURATION_S: f64 = 10.0;
 /// Transition style: how the camera moves and how the front image turns into
 /// the tail image.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum TransitionKind {
     /// Crossfade with a slow push-in.
@@ -106,6 +107,7 @@ impl FromStr for TransitionKind {
 
 /// Aspect ratio of the output frame.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub enum Aspect {
     /// 16:9 landscape.
     #[serde(rename = "16:9")]
@@ -155,6 +157,7 @@ impl FromStr for Aspect {
 
 /// Output resolution, named after the short side of the frame.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub enum Resolution {
     /// 720 pixels on the short side.
     #[serde(rename = "720p")]
@@ -202,6 +205,7 @@ impl FromStr for Resolution {
 
 /// Rule for fitting an image whose aspect ratio differs from the frame's.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 #[serde(rename_all = "lowercase")]
 pub enum Fit {
     /// Scale to fill the frame and crop the overflow equally on both sides.
@@ -276,6 +280,7 @@ pub enum SettingsError {
 
 /// Everything about the output clip except its two images and transition kind.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub struct OutputSettings {
     /// Aspect ratio of the frame.
     pub aspect: Aspect,
