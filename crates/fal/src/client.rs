@@ -166,6 +166,12 @@ impl FalClient {
         *self.key.write().expect("key lock poisoned") = Some(key);
     }
 
+    /// Forgets the API key; the next request reads it again with
+    /// [`FalKey::resolve`].
+    pub fn clear_key(&self) {
+        *self.key.write().expect("key lock poisoned") = None;
+    }
+
     /// Returns the configured key, or reads it with [`FalKey::resolve`] and
     /// keeps it.
     pub fn key(&self) -> Result<FalKey, FalError> {

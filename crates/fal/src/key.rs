@@ -105,6 +105,27 @@ impl FalKey {
         Err(KeyError::Missing)
     }
 
+    /// Returns the last four characters behind a mask, as `••••1a2b`, for a
+    /// settings screen that must not show the key again. Keys of eight
+    /// characters or fewer show only the mask.
+    pub fn masked(&self) -> String {
+        let chars: Vec<char> = self.0.chars().collect();
+        if chars.len() <= 8 {
+            return "••••".to_string();
+        }
+        let tail: String = chars[chars.len() - 4..].iter().collect();
+        format!("••••{tail}")
+    }
+
+    /// Removes the key saved in the OS keychain. Succeeds when none is saved.
+    #[cfg(feature = "keychain")]
+    pub fn delete_from_keychain() -> Result<(), KeyError> {
+        match keychain_entry()?.delete_credential() {
+            Ok(()) | Err(keyring::Error::NoEntry) => Ok(()),
+            Err(err) => Err(KeyError::Keychain(err.to_string())),
+        }
+    }
+
     /// Returns the `Authorization` header value `Key <key>`, marked
     /// sensitive so that HTTP-level logging does not print it.
     pub(crate) fn header_value(&self) -> HeaderValue {
@@ -149,6 +170,14 @@ mod tests {
         assert_eq!(key.to_string(), "FalKey(****)");
         let nested = format!("{:?}", Some(key.clone()));
         assert!(!nested.contains("secret-part"), "{nested}");
+    }
+
+    #[test]
+    fn masked_shows_only_the_last_four_characters() {
+        let key = FalKey::new("0123abcd-long-secret:9f8e").unwrap();
+        assert_eq!(key.masked(), "••••9f8e");
+        assert!(!key.masked().contains("secret"));
+        assert_eq!(FalKey::new("short").unwrap().masked(), "••••");
     }
 
     #[test]
