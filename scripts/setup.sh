@@ -1,11 +1,28 @@
 #!/usr/bin/env bash
-# Installs the system packages Segue needs to build and test on Debian or
-# Ubuntu: a C/C++ compiler for the bundled OpenH264 source, nasm for its
-# assembly (about 2x faster encoding) and ffmpeg, whose ffprobe and decoder
-# the tests use to check clips independently of our own code.
+# Installs what Segue needs to build and test on Debian or Ubuntu.
+#
+#   scripts/setup.sh         the engine and the `segue` command-line tool: a
+#                            C/C++ compiler for the bundled OpenH264 source,
+#                            nasm for its assembly (about 2x faster encoding)
+#                            and ffmpeg, whose ffprobe and decoder the tests
+#                            use to check clips independently of our code.
+#   scripts/setup.sh --app   also the desktop app: WebKitGTK and GTK for
+#                            Tauri, GStreamer's libav plugin (the webview
+#                            plays H.264 with it), Xvfb, WebKitWebDriver and
+#                            tauri-driver for the end-to-end test, and the
+#                            web UI's npm packages.
 set -euo pipefail
+cd "$(dirname "$0")/.."
+
+app=false
+[[ "${1:-}" == "--app" ]] && app=true
 
 packages=(build-essential pkg-config nasm ffmpeg)
+if $app; then
+  packages+=(libwebkit2gtk-4.1-dev libgtk-3-dev librsvg2-dev libayatana-appindicator3-dev
+    libssl-dev libsoup-3.0-dev libxdo-dev file xvfb xauth webkit2gtk-driver
+    gstreamer1.0-libav gstreamer1.0-plugins-good imagemagick)
+fi
 
 missing=()
 for package in "${packages[@]}"; do
@@ -28,4 +45,23 @@ version=$(rustc --version | awk '{print $2}')
 if [[ "$(printf '%s\n1.94.0\n' "$version" | sort -V | head -n1)" != "1.94.0" ]]; then
   echo "error: Rust $version is too old; Segue needs 1.94 or newer (rustup update)" >&2
   exit 1
+fi
+
+$app || exit 0
+
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+  echo "error: Node.js and npm not found; install Node.js 20.19 or newer (https://nodejs.org) and run this again" >&2
+  exit 1
+fi
+node_version=$(node --version | tr -d v)
+if [[ "$(printf '%s\n20.19.0\n' "$node_version" | sort -V | head -n1)" != "20.19.0" ]]; then
+  echo "error: Node.js $node_version is too old; the web UI's build tools need 20.19 or newer" >&2
+  exit 1
+fi
+npm --prefix ui ci --no-audit --no-fund --loglevel=error
+npm --prefix tests/e2e ci --no-audit --no-fund --loglevel=error
+
+if ! command -v tauri-driver >/dev/null; then
+  echo "installing tauri-driver (the WebDriver bridge of the end-to-end test)"
+  cargo install tauri-driver --locked --quiet
 fi
