@@ -1,11 +1,10 @@
 // Payload types as they arrive at run time.
 //
-// ts-rs writes Rust's i64 and u64 as `bigint` unless a field overrides its
-// TypeScript type. serde_json sends them as plain JSON numbers and Tauri's
-// IPC parses them with JSON.parse, so the UI receives `number`. Sending a
-// BigInt back would also fail, because JSON.stringify throws on it.
-// `Wire<T>` turns every `bigint` left in a binding into `number`, and the
-// rest of the UI imports its types from here.
+// The Rust side marks its 64-bit integer fields as `number` for ts-rs,
+// because serde_json sends them as plain JSON numbers. `Wire<T>` turns any
+// `bigint` a future binding still carries into `number`, since Tauri's IPC
+// parses with JSON.parse and JSON.stringify throws on a BigInt. The rest of
+// the UI imports its types from here.
 
 import type { AppInfo as AppInfoBinding } from "./bindings/AppInfo";
 import type { AttemptRecord as AttemptRecordBinding } from "./bindings/AttemptRecord";

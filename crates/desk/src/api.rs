@@ -240,11 +240,11 @@ pub struct HistoryQuery {
     pub provider: Option<String>,
     /// Created at or after (Unix ms).
     #[serde(default)]
-    #[ts(type = "number | null")]
+    #[ts(optional, type = "number")]
     pub since_ms: Option<i64>,
     /// Created before (Unix ms).
     #[serde(default)]
-    #[ts(type = "number | null")]
+    #[ts(optional, type = "number")]
     pub until_ms: Option<i64>,
     /// Rows to skip.
     #[serde(default)]

@@ -282,7 +282,7 @@ pub struct JobRequest {
     pub negative_prompt: Option<String>,
     /// Seed for hosted models.
     #[serde(default)]
-    #[cfg_attr(feature = "ts", ts(type = "number | null"))]
+    #[cfg_attr(feature = "ts", ts(optional, type = "number"))]
     pub seed: Option<i64>,
     /// Provider name; `local` by default.
     #[serde(default)]

@@ -344,7 +344,7 @@ fn like_escape(text: &str) -> String {
 
 /// Number of jobs in each state.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export, rename = "StoreStateCounts"))]
 pub struct StateCounts {
     /// Jobs waiting for a slot.
     #[cfg_attr(feature = "ts", ts(type = "number"))]

@@ -29,11 +29,11 @@ provider?: string,
 /**
  * Created at or after (Unix ms).
  */
-since_ms: number | null, 
+since_ms?: number, 
 /**
  * Created before (Unix ms).
  */
-until_ms: number | null, 
+until_ms?: number, 
 /**
  * Rows to skip.
  */

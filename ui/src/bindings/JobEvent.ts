@@ -81,7 +81,7 @@ attempt: number,
 /**
  * Backoff before the next attempt, in milliseconds.
  */
-delay_ms: bigint, 
+delay_ms: number, 
 /**
  * Error of the failed attempt.
  */

@@ -16,7 +16,12 @@ id: JobId,
 /**
  * Position in the FIFO order.
  */
-seq: bigint, 
+seq: number, 
+/**
+ * Dispatch priority: within a provider, queued jobs start by priority
+ * (highest first) and then by `seq`. 0 unless `run_next` raised it.
+ */
+priority: number, 
 /**
  * Provider name.
  */
@@ -48,11 +53,11 @@ max_attempts: number,
 /**
  * Soft time limit per attempt, in milliseconds.
  */
-soft_limit_ms: bigint, 
+soft_limit_ms: number, 
 /**
  * Hard time limit per attempt, in milliseconds.
  */
-hard_limit_ms: bigint, 
+hard_limit_ms: number, 
 /**
  * Settings snapshot taken at enqueue time.
  */
@@ -72,7 +77,7 @@ cancel_requested: boolean,
 /**
  * When a retrying job may run again (Unix ms).
  */
-next_attempt_at: bigint | null, 
+next_attempt_at: number | null, 
 /**
  * Class of the last error.
  */
@@ -88,7 +93,7 @@ provider_request_id: string | null,
 /**
  * Unix ms at which a hosted submit started and had no reply yet.
  */
-submit_started_at: bigint | null, 
+submit_started_at: number | null, 
 /**
  * Hosted provider's result JSON, stored as soon as it was fetched.
  */
@@ -100,19 +105,19 @@ price_estimate_usd: number | null,
 /**
  * Unix ms.
  */
-created_at: bigint, 
+created_at: number, 
 /**
  * Unix ms.
  */
-updated_at: bigint, 
+updated_at: number, 
 /**
  * Unix ms of the first attempt's start.
  */
-started_at: bigint | null, 
+started_at: number | null, 
 /**
  * Unix ms of reaching a terminal state.
  */
-finished_at: bigint | null, 
+finished_at: number | null, 
 /**
  * The finished clip, once the job succeeded.
  */

@@ -36,7 +36,7 @@ negative_prompt?: string,
 /**
  * Seed for hosted models.
  */
-seed?: bigint, 
+seed?: number, 
 /**
  * Provider name; `local` by default.
  */

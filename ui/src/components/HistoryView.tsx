@@ -49,7 +49,7 @@ function localMidnight(date: string, days = 0): number | undefined {
 }
 
 function buildQuery(search: string, filters: Filters): HistoryQuery {
-  const query: HistoryQuery = { states: filters.states, since_ms: null, until_ms: null };
+  const query: HistoryQuery = { states: filters.states };
   if (search.trim() !== "") {
     query.search = search.trim();
   }
