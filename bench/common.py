@@ -152,3 +152,53 @@ class TreeMonitor:
     @property
     def cpu_seconds(self):
         return sum(self.cpu.values())
+
+
+def tree_pids(roots):
+    """Returns the pids of the live process trees under `roots`, roots
+    included."""
+    pids = []
+    for root in roots:
+        pids.extend(_tree(root))
+    return pids
+
+
+def tree_cpu_seconds(roots):
+    """Returns {pid: user+system CPU seconds} of every live process in the
+    trees under `roots`. Subtract two snapshots to get the CPU time of
+    long-lived processes over an interval."""
+    cpu = {}
+    for pid in tree_pids(roots):
+        measured = _cpu_and_rss(pid)
+        if measured is not None:
+            cpu[pid] = measured[0]
+    return cpu
+
+
+def cpu_seconds_between(before, after):
+    """Returns the CPU seconds spent between two tree_cpu_seconds snapshots.
+    A process missing from `before` started in between and counts in full. A
+    process missing from `after` ended in between and is left out, so keep
+    the measured processes alive until the second snapshot."""
+    return sum(seconds - before.get(pid, 0.0) for pid, seconds in after.items())
+
+
+def pss_bytes(pid):
+    """Returns the proportional set size (PSS) of one process, read from
+    /proc/PID/smaps_rollup, or None when the process is gone. PSS counts the
+    private pages plus an equal share of each page shared with other
+    processes, so a sum over processes counts each shared page once."""
+    try:
+        text = Path(f"/proc/{pid}/smaps_rollup").read_text()
+    except OSError:
+        return None
+    for line in text.splitlines():
+        if line.startswith("Pss:"):
+            return int(line.split()[1]) * 1024
+    return None
+
+
+def tree_pss_bytes(roots):
+    """Returns the summed proportional set size of the live process trees
+    under `roots`."""
+    return sum(pss or 0 for pss in map(pss_bytes, tree_pids(roots)))
