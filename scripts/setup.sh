@@ -8,9 +8,11 @@
 #                            use to check clips independently of our code.
 #   scripts/setup.sh --app   also the desktop app: WebKitGTK and GTK for
 #                            Tauri, GStreamer's libav plugin (the webview
-#                            plays H.264 with it), Xvfb, WebKitWebDriver and
-#                            tauri-driver for the end-to-end test, and the
-#                            web UI's npm packages.
+#                            plays H.264 with it), Xvfb, WebKitWebDriver,
+#                            xdotool and PyGObject (the test drags files in),
+#                            tauri-driver for the end-to-end test, a CJK
+#                            font for its screenshots, and the web UI's npm
+#                            packages.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -21,7 +23,8 @@ packages=(build-essential pkg-config nasm ffmpeg)
 if $app; then
   packages+=(libwebkit2gtk-4.1-dev libgtk-3-dev librsvg2-dev libayatana-appindicator3-dev
     libssl-dev libsoup-3.0-dev libxdo-dev file xvfb xauth webkit2gtk-driver
-    gstreamer1.0-libav gstreamer1.0-plugins-good imagemagick)
+    gstreamer1.0-libav gstreamer1.0-plugins-good fonts-wqy-microhei dbus-daemon
+    xdotool python3-gi gir1.2-gtk-3.0)
 fi
 
 missing=()

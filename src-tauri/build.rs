@@ -35,8 +35,8 @@ fn main() {
     println!("cargo:rerun-if-changed=../ui/dist");
     if !index.exists() {
         panic!(
-            "the web UI is not built ({} is missing); run `npm --prefix ui ci && npm --prefix ui run build` \
-             at the top of the repository, or scripts/setup.sh",
+            "the web UI is not built ({} is missing); run `scripts/setup.sh --app` and then \
+             `npm --prefix ui run build` at the top of the repository",
             index.display()
         );
     }

@@ -16,9 +16,9 @@ use segue_desk::api::events;
 use segue_desk::service::{DeskOptions, Shell};
 use tauri::{AppHandle, Emitter, Manager, RunEvent};
 use tauri_plugin_notification::NotificationExt;
-use tracing_subscriber::EnvFilter;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{EnvFilter, Layer};
 
 /// Sends desk events to the web UI and notifications to the desktop.
 struct TauriShell(AppHandle);
@@ -75,8 +75,6 @@ fn file_arguments(argv: &[String], cwd: &str) -> Vec<String> {
         .map(|path| path.to_string_lossy().into_owned())
         .collect()
 }
-
-use tracing_subscriber::Layer;
 
 fn main() {
     let app = tauri::Builder::default()
@@ -146,10 +144,10 @@ fn main() {
         .build(tauri::generate_context!())
         .expect("cannot start the Segue window");
     app.run(|app, event| {
-        if let RunEvent::Exit = event {
-            if let Some(desk) = app.try_state::<Desk>() {
-                tauri::async_runtime::block_on(desk.shutdown());
-            }
+        if let RunEvent::Exit = event
+            && let Some(desk) = app.try_state::<Desk>()
+        {
+            tauri::async_runtime::block_on(desk.shutdown());
         }
     });
 }

@@ -49,6 +49,10 @@ async function until(what, probe, ms = 30000, every = 100) {
 }
 
 async function shot(browser, name) {
+  // The webview paints after React commits; two animation frames and a
+  // short wait make sure the screenshot shows the new screen.
+  await browser.executeAsync((done) => requestAnimationFrame(() => requestAnimationFrame(() => done())));
+  await new Promise((r) => setTimeout(r, 300));
   const path = join(shots, `${name}.png`);
   await browser.saveScreenshot(path);
   console.log(`# screenshot ${path}`);
@@ -185,6 +189,31 @@ try {
   const error = await browser.execute(() => document.querySelector('[data-testid="player-video"]').error?.code ?? 0);
   assert.equal(error, 0);
   await shot(browser, '06-player');
+
+  step('the settings screen shows the saved output folder and the key status');
+  await browser.keys('Escape');
+  await (await browser.$('[data-testid="nav-settings"]')).click();
+  const form = await browser.$('[data-testid="settings-form"]');
+  await form.waitForDisplayed({ timeout: 10000 });
+  const showsFolder = await browser.execute((dir) =>
+    [...document.querySelectorAll('[data-testid="settings-form"] input')].some((input) => input.value === dir), outDir);
+  assert.ok(showsFolder, `no settings field shows ${outDir}`);
+  assert.ok(await (await browser.$('[data-testid="fal-key-status"]')).isExisting());
+  await shot(browser, '07-settings');
+
+  step('a second launch hands its files to the running window and exits');
+  await navQueue.click();
+  const second = spawn(app, [front, tail], { stdio: 'ignore' });
+  const code = await new Promise((r) => {
+    const timer = setTimeout(() => r('still running'), 20000);
+    second.on('exit', (c) => { clearTimeout(timer); r(c); });
+  });
+  if (code === 'still running') second.kill();
+  assert.equal(code, 0, `the second instance did not exit at once: ${code}`);
+  await until('the handed-over pair in the draft', async () =>
+    (await browser.$$('[data-testid="draft-pair"]')).length === 1, 20000);
+  const handed = await browser.$('[data-testid="draft-pair"]');
+  assert.equal(await handed.getAttribute('data-front'), front);
 
   step('the clip on disk lasts 5 s');
   const clips = execFileSync('find', [outDir, '-name', '*.mp4']).toString().trim().split('\n').filter(Boolean);

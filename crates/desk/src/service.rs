@@ -168,7 +168,8 @@ impl Desk {
         })?;
 
         let events = engine.subscribe();
-        let resumed = engine.resume_orphans().await?.len() as u32;
+        let resumed_ids = engine.resume_orphans().await?;
+        let resumed = resumed_ids.len() as u32;
         let desk = Desk {
             inner: Arc::new(Inner {
                 engine,
@@ -189,6 +190,7 @@ impl Desk {
                 batch: Mutex::new(Batch::default()),
             }),
         };
+        desk.open_batch(&resumed_ids);
         desk.spawn_event_forwarder(events);
         if let Err(err) = desk.restart_watcher().await {
             desk.inner

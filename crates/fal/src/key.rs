@@ -143,8 +143,14 @@ impl FalKey {
 
 #[cfg(feature = "keychain")]
 fn keychain_entry() -> Result<keyring::Entry, KeyError> {
-    keyring::Entry::new(KEYCHAIN_SERVICE, KEYCHAIN_USER)
-        .map_err(|err| KeyError::Keychain(err.to_string()))
+    keyring::Entry::new(KEYCHAIN_SERVICE, KEYCHAIN_USER).map_err(|err| match err {
+        keyring::Error::NoDefaultStore => KeyError::Keychain(
+            "no keychain service is running (on Linux, start GNOME Keyring or KWallet, which \
+             provide the Secret Service), so the key cannot be saved; set FAL_KEY instead"
+                .to_string(),
+        ),
+        other => KeyError::Keychain(other.to_string()),
+    })
 }
 
 impl fmt::Debug for FalKey {
