@@ -6,7 +6,10 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 
 npm --prefix ui run build --silent
-cargo build --locked --bin segue-app
+# The same targets as `cargo test --workspace`, so the dependencies are
+# built with the same features and reused: building the app alone unifies
+# features differently and rebuilds Tauri and its dependencies.
+cargo build --locked --workspace --all-targets
 
 work=$(mktemp -d)
 export SEGUE_E2E_WORK="$work"
