@@ -227,6 +227,41 @@ async fn twenty_faulted_jobs_at_concurrency_ten() {
     mock.shutdown().await;
 }
 
+/// `-j` sets how many fal jobs run at once. With `-j 12` all 12 jobs start
+/// before the first one finishes, past fal's default of 10.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrency_flag_sets_fal_jobs_at_once() {
+    let config = MockConfig {
+        keys: vec![KEY.to_string()],
+        concurrency: 12,
+        generation_time: std::time::Duration::from_secs(3),
+        ..MockConfig::fast()
+    };
+    let mock = MockServer::start(config).await.unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let manifest = fal_manifest(work.path(), &[""; 12]);
+    let output = fal_command(data.path(), &mock)
+        .args(["--json", "batch", "--provider", "fal", "-j", "12", "--out"])
+        .arg(work.path().join("out"))
+        .arg(&manifest)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", String::from_utf8_lossy(&output.stderr));
+
+    let kinds: Vec<String> = String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(|line| serde_json::from_str::<serde_json::Value>(line).expect("a JSON event"))
+        .filter_map(|event| event["event"].as_str().map(str::to_string))
+        .filter(|kind| kind == "started" || kind == "succeeded")
+        .collect();
+    let first_success =
+        kinds.iter().position(|kind| kind == "succeeded").expect("no succeeded event");
+    let started_before = kinds[..first_success].iter().filter(|kind| *kind == "started").count();
+    assert_eq!(started_before, 12, "{kinds:?}");
+    mock.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_after_submit_then_resume_follows_same_requests() {
     let config = MockConfig {

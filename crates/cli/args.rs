@@ -119,8 +119,8 @@ pub(crate) struct ClipArgs {
 /// How jobs run: shared by every command that runs jobs.
 #[derive(Debug, Args)]
 pub(crate) struct RunArgs {
-    /// Jobs run at once [default: local renderer: the number of cores, which
-    /// is also its maximum].
+    /// Jobs run at once, per provider [default: local renderer: the number
+    /// of cores, which is also its maximum; fal: 10, at most 64].
     #[arg(long, short = 'j', value_name = "N")]
     pub(crate) concurrency: Option<usize>,
 

@@ -38,6 +38,7 @@ pub(crate) async fn open_engine(
     defaults: JobDefaults,
     name_template: Option<&str>,
 ) -> Result<Engine> {
+    let default_provider = defaults.provider.clone();
     let mut config = engine_config(data_dir, run, defaults)?;
     if let Some(template) = name_template {
         segue_engine::validate_template(template)
@@ -53,12 +54,23 @@ pub(crate) async fn open_engine(
         if limit == 0 {
             bail!(UsageError("--concurrency must be at least 1".into()));
         }
-        let applied = engine.set_concurrency(LOCAL_PROVIDER, limit).unwrap_or(limit);
-        if applied < limit {
-            errln!(
-                "note: the local renderer runs at most {applied} jobs at once (one per core); \
-                 using {applied} instead of {limit}"
-            );
+        // The limit applies to every provider, and each clamps it to its own
+        // maximum, because manifest rows may pick another provider.
+        for provider in [LOCAL_PROVIDER, FAL_PROVIDER] {
+            let applied = engine.set_concurrency(provider, limit).unwrap_or(limit);
+            if applied >= limit || provider != default_provider {
+                continue;
+            }
+            if provider == LOCAL_PROVIDER {
+                errln!(
+                    "note: the local renderer runs at most {applied} jobs at once (one per core); \
+                     using {applied} instead of {limit}"
+                );
+            } else {
+                errln!(
+                    "note: fal.ai jobs run at most {applied} at once; using {applied} instead of {limit}"
+                );
+            }
         }
     }
     Ok(engine)
