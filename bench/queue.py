@@ -31,6 +31,7 @@ import csv  # noqa: E402
 import json  # noqa: E402
 import math  # noqa: E402
 import os  # noqa: E402
+import re  # noqa: E402
 import signal  # noqa: E402
 import socket  # noqa: E402
 import subprocess  # noqa: E402
@@ -510,6 +511,18 @@ def fill_table(count, fills):
     return common.table(columns, rows), rates
 
 
+def wrap_markdown(text, width=80):
+    """Fills `text` to `width` columns without breaking a `code span`."""
+    parts = text.split("`")
+    for index in range(1, len(parts), 2):
+        parts[index] = parts[index].replace(" ", "\u00a0")
+    # str.split() would also split at the no-break spaces, so only ASCII
+    # spaces and line breaks are collapsed.
+    flat = re.sub(r"[ \n]+", " ", "`".join(parts)).strip()
+    filled = textwrap.fill(flat, width=width, break_long_words=False, break_on_hyphens=False)
+    return filled.replace("\u00a0", " ")
+
+
 def reading(jobs, medians, rates):
     """Returns the paragraph that reads the tables, with their numbers."""
     over = {key: value["makespan"] / ideal_makespan(jobs, key[1]) for key, value in medians.items()}
@@ -518,26 +531,29 @@ def reading(jobs, medians, rates):
     segue50, celery50 = medians[("Segue", 50)], medians[("Celery", 50)]
     # The profile's share of Segue's CPU that goes to preparing frames.
     wave_cpu = 50 * per_job[("Segue", 50)] / 1000 * 0.83
-    text = f"""Segue takes {over[('Segue', 10)]:.2f}x the ideal makespan at 10 jobs at once and
-{over[('Segue', 50)]:.2f}x at 50, Celery {over[('Celery', 10)]:.2f}x and {over[('Celery', 50)]:.2f}x. Segue spends
+    enqueue = (f"In the enqueue test Celery sends {rates[True]:,.0f} tasks per second without a "
+               f"result backend and {rates[False]:,.0f} with one.")
+    if rates[False] < 0.9 * rates[True]:
+        enqueue += (" The result backend costs time because each `apply_async` also subscribes "
+                    "to the task's result channel in Redis.")
+    text = f"""Segue takes {over[('Segue', 10)]:.2f}x the ideal makespan at 10 jobs at once
+and {over[('Segue', 50)]:.2f}x at 50, Celery {over[('Celery', 10)]:.2f}x and {over[('Celery', 50)]:.2f}x. Segue spends
 {per_job[('Segue', 50)]:.0f} ms of CPU per job against Celery's {per_job[('Celery', 50)]:.0f} ms at 50 at once, and
-most of it is work the Celery tasks skip: a `perf record` of `segue batch` on
-this workload (100 jobs, `-j 50`, same machine) put 83 % of Segue's CPU in
-preparing the frames, 71 % in the `image` crate's JPEG encoder writing the two
-1280x720 frames at quality 92 and 11 % in resizing, and about 6 % in SQLite
+most of it is work the Celery tasks skip. A `perf record` of `segue batch` on
+this workload (100 jobs, `-j 50`, same machine) put 83% of Segue's CPU in
+preparing the frames, 71% in the `image` crate's JPEG encoder writing the two
+1280x720 frames at quality 92 and 11% in resizing, and about 6% in SQLite
 commits, which leaves roughly 12 ms per job for the queue, HTTP and history.
-The same frame work is most of Segue's time over the ideal: a wave of 50 jobs
-needs about {wave_cpu:.1f} s of CPU for its frames before its uploads go out, and
-the machine has two cores. Celery's CPU goes mostly to polling, {requests[('Celery', 50)]:.0f}
-HTTP requests per job against Segue's {requests[('Segue', 50)]:.0f} (one status event stream per job),
-each handled by `requests` in Python, and to the task and result messages
-through Redis. Memory differs most: Segue is one process of {mib(segue50['rss'])} MiB at 50 jobs at
-once, while the prefork pool is one Python process per job slot, {mib(celery50['rss'])} MiB
-of RSS summed ({mib(celery50['pss'])} MiB PSS, which counts the pages shared after the fork
-once). In the enqueue test Celery sends {rates[True]:,.0f} tasks per second without a result
-backend and {rates[False]:,.0f} with one, because with the Redis result backend each
-`apply_async` also subscribes to the task's result channel."""
-    return textwrap.fill(" ".join(text.split()), width=80, break_long_words=False, break_on_hyphens=False)
+The same frame work is most of Segue's time over the ideal, because a wave of
+50 jobs needs about {wave_cpu:.1f} s of CPU for its frames before its uploads go
+out, on a machine with two cores. Celery's CPU goes to its {requests[('Celery', 50)]:.0f} HTTP requests
+per job, most of them status polls, against Segue's {requests[('Segue', 50)]:.0f} (one status event
+stream per job), each handled by `requests` in Python, and to the task and
+result messages through Redis. Memory differs most: Segue is one process of
+{mib(segue50['rss'])} MiB at 50 jobs at once, while the prefork pool is one Python process per
+job slot, {mib(celery50['rss'])} MiB of RSS summed ({mib(celery50['pss'])} MiB PSS, which counts the pages
+shared after the fork once). {enqueue}"""
+    return wrap_markdown(text)
 
 
 def section(args, results, fills, command, clip_kib, redis_version):
