@@ -15,7 +15,7 @@ cargo build --release --locked --bin segue --bin fal-mock --bin segue-app
 python=target/bench-venv/bin/python
 
 "$python" bench/render.py "${quick[@]}"
-"$python" bench/queue.py "${quick[@]}"
+"$python" bench/queue_bench.py "${quick[@]}"
 "$python" bench/scale.py "${quick[@]}"
 "$python" bench/app.py "${quick[@]}"
 "$python" bench/chaos.py "${quick[@]}"

@@ -2,7 +2,7 @@
 """Benchmark: Segue's job queue against Celery prefork workers with a Redis
 broker, both running the same fal jobs against one fal-mock server.
 
-    target/bench-venv/bin/python bench/queue.py [--runs N] [--jobs N] [--quick]
+    target/bench-venv/bin/python bench/queue_bench.py [--runs N] [--jobs N] [--quick]
 
 Each case runs N jobs (default 200) of 2 s simulated generation at 10 and at
 50 jobs at once, interleaved: Segue c=10, Celery c=10, Segue c=50, Celery
@@ -15,38 +15,28 @@ Needs target/release/segue and target/release/fal-mock (cargo build
 virtual environment that bench/setup.sh makes.
 """
 
-import sys
+import argparse
+import csv
+import json
+import math
+import os
+import re
+import signal
+import socket
+import subprocess
+import tempfile
+import textwrap
+import threading
+import time
+import urllib.request
 from pathlib import Path
 
-# This file's name shadows the standard library's queue module, which redis,
-# kombu and concurrent.futures import. Python puts the script's folder first
-# on sys.path, so the folder moves to the end. Then `queue` is the standard
-# module and `common` still resolves to bench/common.py.
-BENCH_DIR = Path(__file__).resolve().parent
-sys.path = [entry for entry in sys.path if Path(entry or ".").resolve() != BENCH_DIR]
-sys.path.append(str(BENCH_DIR))
-
-import argparse  # noqa: E402
-import csv  # noqa: E402
-import json  # noqa: E402
-import math  # noqa: E402
-import os  # noqa: E402
-import re  # noqa: E402
-import signal  # noqa: E402
-import socket  # noqa: E402
-import subprocess  # noqa: E402
-import tempfile  # noqa: E402
-import textwrap  # noqa: E402
-import threading  # noqa: E402
-import time  # noqa: E402
-import urllib.request  # noqa: E402
-
-import common  # noqa: E402
+import common
 
 ROOT = common.ROOT
 SEGUE = ROOT / "target" / "release" / "segue"
 FAL_MOCK = ROOT / "target" / "release" / "fal-mock"
-PEER_DIR = BENCH_DIR / "celery_peer"
+PEER_DIR = Path(__file__).resolve().parent / "celery_peer"
 PYTHON = sys.executable
 FRONT_SOURCE = ROOT / "tests" / "fixtures" / "images" / "04-coffee-600x400.jpg"
 TAIL_SOURCE = ROOT / "tests" / "fixtures" / "images" / "03-astronaut-512x512.jpg"
@@ -623,7 +613,7 @@ def main():
         if not binary.exists():
             sys.exit(f"{binary} is missing; build it with "
                      "`cargo build --release --locked --bin segue --bin fal-mock`")
-    command = "target/bench-venv/bin/python bench/queue.py" + (" --quick" if args.quick else f" --runs {args.runs}")
+    command = "target/bench-venv/bin/python bench/queue_bench.py" + (" --quick" if args.quick else f" --runs {args.runs}")
     if args.jobs != (20 if args.quick else 200):
         command += f" --jobs {args.jobs}"
 
