@@ -24,6 +24,7 @@ import re
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import textwrap
 import threading
