@@ -124,6 +124,13 @@ impl Reporter {
         self.store.set_submitting(self.job_id).await
     }
 
+    /// Closes the journal entry of [`Reporter::submitting`] after the
+    /// provider rejected the submit, so that a job that dies before its next
+    /// submit is resumed instead of ending as `submit_unknown`.
+    pub async fn submit_rejected(&self) -> Result<(), StoreError> {
+        self.store.clear_submitting(self.job_id).await
+    }
+
     /// Stores a hosted provider's request id. Returns once it is committed,
     /// so a crash after this call resumes the request instead of paying for
     /// a new one.

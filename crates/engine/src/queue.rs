@@ -954,6 +954,7 @@ async fn attempt_body(
         (Duration::from_millis(record.soft_limit_ms), Duration::from_millis(record.hard_limit_ms));
     let (ending, soft_fired) =
         supervise(inner, slot.generator.as_ref(), &ctx, &cancel, limits, progress_rx).await;
+    let dropped = matches!(ending, Ending::HardLimit | Ending::Cancelled);
     let outcome = match ending {
         Ending::Finished(Ok(_)) => finish_success(inner, &record, attempt, &temp).await,
         Ending::Finished(Err(err)) if soft_fired && err.class == ErrorClass::Stopped => {
@@ -970,11 +971,41 @@ async fn attempt_body(
         )),
         Ending::Cancelled => Outcome::Cancelled,
     };
+    // The hard limit and a cancel drop the generator's future, which may be
+    // in the middle of a hosted submit. Whether the provider accepted (and
+    // bills) that request is then unknown, and so is its request id.
+    let outcome = if dropped && submit_in_flight(inner, id).await {
+        tracing::error!("the attempt was stopped while its submit was in flight");
+        Outcome::Error(GenerateError::permanent(
+            ErrorKind::SubmitUnknown,
+            STOPPED_SUBMIT_MESSAGE.to_string(),
+        ))
+    } else {
+        outcome
+    };
     let _ = std::fs::remove_file(&temp);
     record_outcome(inner, slot, &record, attempt, key, outcome).await;
     // The slot is held until the outcome is stored and announced, so that
     // observers never see more jobs running than the limit allows.
     drop(permit);
+}
+
+/// Error text of a job whose attempt was stopped with a hosted submit in
+/// flight.
+const STOPPED_SUBMIT_MESSAGE: &str = "the attempt was stopped (hard time limit or cancel) while \
+     the request was being submitted, so whether the provider accepted (and bills) it is unknown; \
+     check the provider's dashboard, then run `segue retry` to submit it again";
+
+/// Returns whether the job's submit journal shows a hosted submit that
+/// started and stored no request id.
+async fn submit_in_flight(inner: &Arc<Inner>, id: JobId) -> bool {
+    match inner.store.job(id).await {
+        Ok(record) => record.submit_started_at.is_some() && record.provider_request_id.is_none(),
+        Err(err) => {
+            tracing::error!(job_id = %id, error = %err, "cannot read the submit journal");
+            false
+        }
+    }
 }
 
 /// Runs the generator under the time limits and the cancel token, relaying

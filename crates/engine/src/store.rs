@@ -589,6 +589,23 @@ impl Store {
         .await
     }
 
+    /// Closes the submit journal entry of a job whose submit the provider
+    /// rejected, so that no submit counts as in flight.
+    pub async fn clear_submitting(&self, id: JobId) -> Result<(), StoreError> {
+        retry_busy(|| async {
+            sqlx::query(
+                "UPDATE jobs SET submit_started_at = NULL, updated_at = ?1
+                 WHERE id = ?2 AND provider_request_id IS NULL",
+            )
+            .bind(now_ms())
+            .bind(id.to_string())
+            .execute(&self.pool)
+            .await?;
+            Ok(())
+        })
+        .await
+    }
+
     /// Stores a hosted provider's result JSON.
     pub async fn set_provider_result(&self, id: JobId, result: &str) -> Result<(), StoreError> {
         retry_busy(|| async {

@@ -217,6 +217,12 @@ impl Attempt<'_> {
             if !error.submit_not_accepted() {
                 return Err(self.submit_unknown(&error));
             }
+            // fal rejected this submit, so none is in flight while the
+            // client waits to send it again. A crash in that wait must not
+            // end the job as submit_unknown.
+            if let Err(err) = ctx.reporter.submit_rejected().await {
+                tracing::warn!(error = %err, "cannot close the submit journal entry");
+            }
             let wait = retry.delay(retries + 1, error.retry_after());
             if !error.is_retryable() || retries >= retry.max_retries || wait > retry.max_wait {
                 return Err(classify(error, "submitting to fal.ai"));
@@ -299,13 +305,22 @@ impl Attempt<'_> {
         Ok(())
     }
 
-    /// Fetches the result JSON. A 202 (not ready) is retried like a 503.
+    /// Fetches the result JSON. A 202 (not ready) is retried like a 503,
+    /// and a body that does not parse as JSON like a broken connection.
     async fn fetch_result(&self, request: &QueueRequest) -> Result<String, GenerateError> {
         let what = format!("fetching the result of fal.ai request {}", request.request_id);
         let fetched = self
             .retry_step(&what, || async {
                 match self.client.result(request).await? {
-                    ResultReply::Ready(body) => Ok(body),
+                    ResultReply::Ready(body) => {
+                        // A body cut short or padded by a broken connection
+                        // is not JSON. It is fetched again and never stored,
+                        // because a stored result is downloaded as it is.
+                        serde_json::from_str::<Value>(&body).map_err(|err| {
+                            FalError::InvalidResponse(format!("the result is not JSON ({err})"))
+                        })?;
+                        Ok(body)
+                    }
                     ResultReply::Pending => Err(FalError::Status {
                         status: 503,
                         detail: "the result is not ready yet (HTTP 202)".to_string(),
@@ -366,7 +381,9 @@ impl Attempt<'_> {
                     ),
                 ));
             }
-            if !error.is_retryable() {
+            // A download has no side effect at fal, so a 500 is retried as
+            // on every other read.
+            if !error.is_retryable_read() {
                 return Err(classify(error, "downloading the clip"));
             }
             if tries >= attempts {

@@ -310,3 +310,97 @@ async fn new_attempt_downloads_stored_result() {
     assert_eq!(stats.requests.get("result"), Some(&1), "the stored result is not fetched again");
     assert_eq!(stats.requests.get("file_get"), Some(&(u64::from(downloads) + 1)));
 }
+
+#[tokio::test]
+async fn broken_result_bodies_are_fetched_again() {
+    let mock = start_mock().await;
+    let harness = Harness::new(fal_config(&mock)).await;
+    let faults = ["malformed_json", "short_no_length", "short_declared", "long_declared"];
+    let requests = faults
+        .iter()
+        .map(|fault| harness.request(KLING, &format!("{fault} [fault:result:{fault}:times=1]")))
+        .collect();
+    let records = harness.run(requests).await;
+    for record in &records {
+        assert_succeeded(record);
+        assert_eq!(record.attempt, 1, "{}", describe(record));
+        let result = record.provider_result.as_deref().unwrap_or_default();
+        assert!(serde_json::from_str::<serde_json::Value>(result).is_ok(), "stored {result:?}");
+    }
+    let stats = mock.stats().await;
+    assert_eq!(stats.submissions, 4);
+    for fault in faults {
+        let key = format!("result:{fault}");
+        assert_eq!(stats.faults_injected.get(&key), Some(&1), "{:?}", stats.faults_injected);
+    }
+}
+
+#[tokio::test]
+async fn clip_server_errors_are_downloaded_again() {
+    let mock = start_mock().await;
+    let harness = Harness::new(fal_config(&mock)).await;
+    let requests = vec![
+        harness.request(KLING, "a [fault:file_get:500:times=1]"),
+        harness.request(KLING, "b [fault:file_get:500:request_id=false:times=1]"),
+    ];
+    let records = harness.run(requests).await;
+    for record in &records {
+        assert_succeeded(record);
+        assert_eq!(record.attempt, 1, "{}", describe(record));
+    }
+    let stats = mock.stats().await;
+    assert_eq!(stats.submissions, 2);
+    assert_eq!(stats.faults_injected.get("file_get:500"), Some(&2), "{:?}", stats.faults_injected);
+}
+
+#[tokio::test]
+async fn rejected_submit_clears_the_journal() {
+    let mock = start_mock().await;
+    let mut config = fal_config(&mock);
+    config.retry.base_delay = Duration::from_secs(2);
+    config.retry.max_delay = Duration::from_secs(2);
+    let harness = Harness::new(config).await;
+    let out = OutputTarget::Dir(harness.dir.path().join("out"));
+    let request = harness.request(KLING, "[fault:submit:503:times=1]");
+    let ids = harness.engine.enqueue(vec![(request, out)]).await.unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while mock.stats().await.rejected_submissions == 0 {
+        assert!(tokio::time::Instant::now() < deadline, "the submit was never rejected");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // The client now waits before it submits again. A process killed here
+    // must find no submit in flight, or `segue resume` would end the job
+    // as submit_unknown although fal rejected the request.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let waiting = harness.record(ids[0]).await;
+    assert_eq!(waiting.provider_request_id, None, "{}", describe(&waiting));
+    assert_eq!(waiting.submit_started_at, None, "{}", describe(&waiting));
+    tokio::time::timeout(Duration::from_secs(30), harness.engine.wait_idle()).await.unwrap();
+    let record = harness.record(ids[0]).await;
+    assert_succeeded(&record);
+    assert_eq!(mock.stats().await.submissions, 1);
+}
+
+#[tokio::test]
+async fn cancel_during_submit_ends_submit_unknown() {
+    let mock = start_mock().await;
+    let harness = Harness::new(fal_config(&mock)).await;
+    let out = OutputTarget::Dir(harness.dir.path().join("out"));
+    // The submit is never raced against the stop request, so this one is
+    // still in flight when the cancel's grace period ends and the engine
+    // drops the attempt.
+    let request = harness.request(KLING, "[fault:submit:stall:duration=8s]");
+    let ids = harness.engine.enqueue(vec![(request, out)]).await.unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while !mock.stats().await.requests.contains_key("submit") {
+        assert!(tokio::time::Instant::now() < deadline, "the submit was never sent");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    harness.engine.cancel(ids[0]).await.unwrap();
+    tokio::time::timeout(Duration::from_secs(30), harness.engine.wait_idle()).await.unwrap();
+    let record = harness.record(ids[0]).await;
+    assert_eq!(record.state, JobState::SubmitUnknown, "{}", describe(&record));
+    assert_eq!(record.error_kind.as_deref(), Some(ErrorKind::SubmitUnknown.as_str()));
+    assert!(message(&record).contains("segue retry"), "{}", describe(&record));
+    assert_eq!(record.attempt, 1);
+}
