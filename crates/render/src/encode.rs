@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use muxide::api::{Muxer, MuxerBuilder, MuxerError, VideoCodec};
 use openh264::OpenH264API;
 use openh264::encoder::{
-    BitRate, Encoder, EncoderConfig, FrameRate, FrameType, IntraFramePeriod, QpRange,
+    BitRate, Complexity, Encoder, EncoderConfig, FrameRate, FrameType, IntraFramePeriod, QpRange,
     RateControlMode, VuiConfig,
 };
 
@@ -41,8 +41,9 @@ pub(crate) fn bitrate_bps(width: u32, height: u32, fps: u32) -> u32 {
     (BITRATE_1080P30 * pixel_rate / reference).clamp(1_000_000.0, 100_000_000.0) as u32
 }
 
-/// Writes encoded frames into an MP4 file.
-pub(crate) struct Mp4Writer {
+/// Encodes frames with OpenH264 and writes them into an MP4 file with the
+/// settings of every Segue clip.
+pub struct Mp4Writer {
     encoder: Encoder,
     muxer: Muxer<BufWriter<File>>,
     path: PathBuf,
@@ -54,12 +55,7 @@ pub(crate) struct Mp4Writer {
 impl Mp4Writer {
     /// Creates `path` and sets up an encoder for `width` x `height` frames at
     /// `fps`. Both sizes must be even.
-    pub(crate) fn create(
-        path: &Path,
-        width: u32,
-        height: u32,
-        fps: u32,
-    ) -> Result<Self, RenderError> {
+    pub fn create(path: &Path, width: u32, height: u32, fps: u32) -> Result<Self, RenderError> {
         let io_error = |source| RenderError::Io { path: path.to_path_buf(), source };
         let file = File::create(path).map_err(io_error)?;
         let muxer = MuxerBuilder::new(BufWriter::with_capacity(1 << 20, file))
@@ -77,8 +73,17 @@ impl Mp4Writer {
             .rate_control_mode(RateControlMode::Bufferbased)
             .skip_frames(false)
             .intra_frame_period(IntraFramePeriod::from_num_frames(KEYFRAME_INTERVAL_S * fps))
+            // Scene change detection put a second IDR frame at ENERGETIC's
+            // white flash. With it off, the first frame is the only IDR frame.
+            .scene_change_detect(false)
             .vui(VuiConfig::bt709())
             .qp(QpRange::new(MIN_QP, MAX_QP))
+            // Low complexity searches fewer modes. On the 150 frames of the
+            // 1080p 01-to-05 sample clip it encoded 15 to 30% faster than
+            // medium, the default, with 0.02 dB less mean PSNR and a 0.3%
+            // smaller file. Measured with the encode_only example on a shared
+            // 2-core machine.
+            .complexity(Complexity::Low)
             // The renderer runs on its own thread, so one encoder thread keeps
             // the two busy without oversubscribing the cores.
             .num_threads(1);
@@ -98,7 +103,7 @@ impl Mp4Writer {
 
     /// Encodes one frame and appends it to the file. Frame `n` is shown at
     /// `n / fps` seconds.
-    pub(crate) fn write_frame(&mut self, frame: &Yuv420) -> Result<(), RenderError> {
+    pub fn write_frame(&mut self, frame: &Yuv420) -> Result<(), RenderError> {
         let bitstream = self.encoder.encode(frame).map_err(|error| {
             RenderError::Encode(format!("H.264 encoding failed at frame {}: {error}", self.frames))
         })?;
@@ -120,7 +125,7 @@ impl Mp4Writer {
     }
 
     /// Writes the index and flushes the file; returns the file size in bytes.
-    pub(crate) fn finish(mut self) -> Result<u64, RenderError> {
+    pub fn finish(mut self) -> Result<u64, RenderError> {
         let stats = self
             .muxer
             .finish_in_place_with_stats()

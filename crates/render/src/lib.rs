@@ -32,6 +32,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 pub use color::MATTE_RGB;
 pub use conform::{canvas_size, conform};
 pub use decode_budget::DECODE_BUDGET_BYTES;
+pub use encode::Mp4Writer;
 pub use image_io::{
     ImageError, ImageInfo, MAX_PIXELS, MAX_SIDE, MIN_SIDE, load_image, probe_image,
 };
@@ -40,6 +41,7 @@ pub use settings::{
     Resolution, SettingsError, TransitionKind,
 };
 pub use timeline::Timeline;
+pub use yuv::Yuv420;
 
 use image::RgbImage;
 

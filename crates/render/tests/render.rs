@@ -103,6 +103,34 @@ fn every_kind_starts_and_ends_on_the_photos() {
     }
 }
 
+/// Picture types of every frame of `path` (`I`, `P` or `B`), from ffprobe.
+fn picture_types(path: &Path) -> String {
+    let output = std::process::Command::new("ffprobe")
+        .args(["-v", "error", "-select_streams", "v:0", "-show_entries", "frame=pict_type"])
+        .args(["-of", "csv=p=0"])
+        .arg(path)
+        .output()
+        .expect("ffprobe is installed");
+    assert!(output.status.success(), "ffprobe failed: {}", String::from_utf8_lossy(&output.stderr));
+    String::from_utf8(output.stdout).expect("ffprobe prints UTF-8").split_whitespace().collect()
+}
+
+#[test]
+fn every_kind_has_one_keyframe() {
+    let dir = tempfile::tempdir().unwrap();
+    let settings = OutputSettings { duration_s: 2.0, ..short_settings() };
+    for kind in TransitionKind::ALL {
+        let job =
+            job("05-mountains-1600x1200.jpg", "08-sunset-square-1440x1440.jpg", kind, settings);
+        let out = dir.path().join(format!("{kind}.mp4"));
+        run(&job, &out, Threads::Pipelined);
+        let types = picture_types(&out);
+        assert_eq!(types.len(), 60, "{kind}: frame count");
+        assert!(types.starts_with('I'), "{kind}: first frame is {types}");
+        assert_eq!(types.matches('I').count(), 1, "{kind}: picture types {types}");
+    }
+}
+
 #[test]
 fn frame_count_and_duration_follow_settings() {
     let dir = tempfile::tempdir().unwrap();
