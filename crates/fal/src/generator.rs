@@ -285,7 +285,7 @@ impl Attempt<'_> {
                 return Err(self.expired_request(request));
             }
             Err(FollowError::Fal(error)) => {
-                return Err(classify(
+                return Err(classify_read(
                     error,
                     &format!("following fal.ai request {}", request.request_id),
                 ));
@@ -426,7 +426,7 @@ impl Attempt<'_> {
             // fal, so a 500 is retried here as well.
             let wait = retry.delay(retries + 1, error.retry_after());
             if !error.is_retryable_read() || retries >= retry.max_retries || wait > retry.max_wait {
-                return Err(classify(error, what));
+                return Err(classify_read(error, what));
             }
             retries += 1;
             tracing::warn!(error = %error, retry = retries, delay_ms = wait.as_millis() as u64, "{what} failed; retrying");
@@ -478,6 +478,21 @@ impl Attempt<'_> {
             ),
         )
     }
+}
+
+/// Maps the final error of a read (a status, a result, an upload or a
+/// download) to a job error. A read has no side effect at fal, so a 500 is
+/// transient here as it is within the step: the engine tries the job again
+/// instead of failing it.
+fn classify_read(error: FalError, what: &str) -> GenerateError {
+    if error.status() == Some(500) {
+        return GenerateError {
+            class: ErrorClass::Transient { retry_after: error.retry_after() },
+            kind: ErrorKind::Transient,
+            message: format!("{what} failed: {error}"),
+        };
+    }
+    classify(error, what)
 }
 
 /// Maps a step's final error to a job error.

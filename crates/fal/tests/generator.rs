@@ -404,3 +404,20 @@ async fn cancel_during_submit_ends_submit_unknown() {
     assert!(message(&record).contains("segue retry"), "{}", describe(&record));
     assert_eq!(record.attempt, 1);
 }
+
+#[tokio::test]
+async fn upload_server_errors_leave_the_job_retryable() {
+    let mock = start_mock().await;
+    let config = fal_config(&mock);
+    // One more 500 than the step retries, so the first attempt ends with it.
+    let failures = u64::from(config.retry.max_retries) + 1;
+    let rule = format!("upload_initiate:500:times={failures}");
+    mock.add_fault(rule.parse().unwrap());
+    let harness = Harness::new(config).await;
+    let record = harness.run_one(harness.request(KLING, "upload 500")).await;
+    assert_succeeded(&record);
+    assert_eq!(record.attempt, 2, "{}", describe(&record));
+    let stats = mock.stats().await;
+    assert_eq!(stats.faults_injected.get("upload_initiate:500"), Some(&failures));
+    assert_eq!(stats.submissions, 1);
+}
