@@ -61,8 +61,16 @@ if [[ "$(printf '%s\n20.19.0\n' "$node_version" | sort -V | head -n1)" != "20.19
   echo "error: Node.js $node_version is too old; the web UI's build tools need 20.19 or newer" >&2
   exit 1
 fi
-npm --prefix ui ci --no-audit --no-fund --loglevel=error
-npm --prefix tests/e2e ci --no-audit --no-fund --loglevel=error
+# npm ci deletes node_modules first, so it runs only when the lock file
+# changed since the last install; a build or test run using node_modules
+# at the same time is then left alone.
+for dir in ui tests/e2e; do
+  stamp="$dir/node_modules/.installed-package-lock.json"
+  if ! cmp -s "$dir/package-lock.json" "$stamp"; then
+    npm --prefix "$dir" ci --no-audit --no-fund --loglevel=error
+    cp "$dir/package-lock.json" "$stamp"
+  fi
+done
 
 if ! command -v tauri-driver >/dev/null; then
   echo "installing tauri-driver (the WebDriver bridge of the end-to-end test)"
