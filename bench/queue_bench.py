@@ -535,6 +535,10 @@ this workload (100 jobs, `-j 50`, same machine) put 83% of Segue's CPU in
 preparing the frames, 71% in the `image` crate's JPEG encoder writing the two
 1280x720 frames at quality 92 and 11% in resizing, and about 6% in SQLite
 commits, which leaves roughly 12 ms per job for the queue, HTTP and history.
+After that profile the frames moved to the `jpeg-encoder` crate with SIMD,
+which halved the time to prepare a job's frames (106 to 57 ms a job in
+`crates/fal/examples/frame_encode_timing.rs`); this table is from after the
+change.
 The same frame work is most of Segue's time over the ideal, because a wave of
 50 jobs needs about {wave_cpu:.1f} s of CPU for its frames before its uploads go
 out, on a machine with two cores. Celery's CPU goes to its {requests[('Celery', 50)]:.0f} HTTP requests
