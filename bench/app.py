@@ -41,7 +41,7 @@ from datetime import datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import ROOT, TreeMonitor, _tree, header, median, table, write_section  # noqa: E402
+from common import ROOT, TreeMonitor, header, median, pss_bytes, table, tree_pids, write_section  # noqa: E402
 
 APP = ROOT / "target" / "release" / "segue-app"
 WEBKIT_DRIVER = "/usr/bin/WebKitWebDriver"
@@ -128,23 +128,11 @@ def find_process(root, name, timeout):
     returns its pid."""
     end = time.monotonic() + timeout
     while time.monotonic() < end:
-        for pid in _tree(root):
+        for pid in tree_pids([root]):
             if process_name(pid) == name:
                 return pid
         time.sleep(0.01)
     raise RuntimeError(f"no {name} process under pid {root} after {timeout} s")
-
-
-def pss_bytes(pid):
-    """Returns the proportional set size of `pid` from smaps_rollup, or 0
-    when the process is gone."""
-    try:
-        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
-            if line.startswith("Pss:"):
-                return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return 0
 
 
 def memory_of_tree(root):
@@ -153,17 +141,17 @@ def memory_of_tree(root):
     monitor = TreeMonitor([root])
     monitor.sample()
     by_name = {}
-    for pid in _tree(root):
+    for pid in tree_pids([root]):
         name = process_name(pid)
         if name is not None:
-            by_name[name] = by_name.get(name, 0) + pss_bytes(pid)
+            by_name[name] = by_name.get(name, 0) + (pss_bytes(pid) or 0)
     return {"rss": monitor.peak_rss, "pss": sum(by_name.values()), "by_name": by_name}
 
 
 def stop_tree(process, root_pid=None):
     """Sends SIGTERM to the tree under `process` (leaves first), waits, and
     kills what is left by pid."""
-    pids = _tree(root_pid or process.pid)
+    pids = tree_pids([root_pid or process.pid])
     for pid in reversed(pids):
         try:
             os.kill(pid, signal.SIGTERM)
