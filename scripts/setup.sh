@@ -13,11 +13,18 @@
 #                            tauri-driver for the end-to-end test, a CJK
 #                            font for its screenshots, and the web UI's npm
 #                            packages.
+#   scripts/setup.sh --bench all of --app, plus Redis for the queue
+#                            benchmark's Celery peer and WebKit2's GObject
+#                            bindings for the app benchmark's bare webview.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 app=false
-[[ "${1:-}" == "--app" ]] && app=true
+bench=false
+case "${1:-}" in
+  --app) app=true ;;
+  --bench) app=true bench=true ;;
+esac
 
 packages=(build-essential pkg-config nasm ffmpeg)
 if $app; then
@@ -25,6 +32,9 @@ if $app; then
     libssl-dev libsoup-3.0-dev libxdo-dev file xvfb xauth webkit2gtk-driver
     gstreamer1.0-libav gstreamer1.0-plugins-good fonts-wqy-microhei dbus-daemon
     xdotool python3-gi gir1.2-gtk-3.0)
+fi
+if $bench; then
+  packages+=(redis-server gir1.2-webkit2-4.1)
 fi
 
 missing=()
