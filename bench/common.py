@@ -202,3 +202,16 @@ def tree_pss_bytes(roots):
     """Returns the summed proportional set size of the live process trees
     under `roots`."""
     return sum(pss or 0 for pss in map(pss_bytes, tree_pids(roots)))
+
+
+class PssMonitor(TreeMonitor):
+    """Samples the peak summed proportional set size of process trees into
+    `peak`, like TreeMonitor samples RSS. Reading smaps_rollup costs more
+    than statm, so the default interval is longer."""
+
+    def __init__(self, roots, interval=0.25):
+        super().__init__(roots, interval)
+        self.peak = 0
+
+    def sample(self):
+        self.peak = max(self.peak, tree_pss_bytes(list(self.roots)))

@@ -135,35 +135,6 @@ def cpu_of(usage):
     return usage.ru_utime + usage.ru_stime
 
 
-class PssSampler:
-    """Samples the summed proportional set size of process trees, like
-    common.TreeMonitor samples RSS."""
-
-    def __init__(self, roots, interval=0.25):
-        self.roots = list(roots)
-        self.interval = interval
-        self.peak = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def add_root(self, pid):
-        self.roots.append(pid)
-
-    def __enter__(self):
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._thread.join()
-        self.peak = max(self.peak, common.tree_pss_bytes(list(self.roots)))
-
-    def _run(self):
-        while not self._stop.is_set():
-            self.peak = max(self.peak, common.tree_pss_bytes(list(self.roots)))
-            self._stop.wait(self.interval)
-
-
 # --- inputs -----------------------------------------------------------------
 
 
@@ -310,7 +281,7 @@ def run_segue(base_url, jobs, concurrency, directory):
     for reader in readers:
         reader.start()
     try:
-        with common.TreeMonitor([process.pid]) as monitor, PssSampler([process.pid]) as pss:
+        with common.TreeMonitor([process.pid]) as monitor, common.PssMonitor([process.pid]) as pss:
             code, usage = wait_with_rusage(process, RUN_TIMEOUT_S)
     finally:
         stop_process(process)
@@ -384,7 +355,7 @@ def run_celery(base_url, broker_url, redis_process, jobs, concurrency, directory
     client = None
     try:
         servers = [worker.pid, redis_process.pid]
-        with common.TreeMonitor(servers) as monitor, PssSampler(servers) as pss:
+        with common.TreeMonitor(servers) as monitor, common.PssMonitor(servers) as pss:
             before = common.tree_cpu_seconds(servers)
             with open(directory / "client.log", "wb") as client_log:
                 client = subprocess.Popen(
